@@ -1,0 +1,98 @@
+"""Flag state from an MMSI's Maritime Identification Digits (MID).
+
+The MID table is the ITU's full list (``caspian_ais/data/mid.csv``: ``mid``,
+``iso2``, ``country``), not only the Caspian states. Ship-station MMSIs have the form
+``MIDXXXXXX``; other station kinds embed the MID elsewhere (``0MIDXXXXX`` group,
+``00MIDXXXX`` coast station, ``111MIDXXX`` SAR aircraft, ``98MIDXXXX`` craft
+associated with a parent ship, ``99MIDXXXX`` aid to navigation). ITU-R M.585.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib.resources import files
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from caspian_ais._compat import STRING_DTYPE
+
+__all__ = ["mid_table", "mid_of", "flag_state_from_mmsi", "is_ship_mmsi"]
+
+
+@lru_cache(maxsize=1)
+def mid_table() -> pd.DataFrame:
+    """Return the ITU MID table as a DataFrame with ``mid``, ``iso2``, ``country``."""
+    path = files("caspian_ais").joinpath("data/mid.csv")
+    with path.open("r", encoding="utf-8") as fh:
+        t = pd.read_csv(fh, comment="#", dtype={"mid": "int64", "iso2": str, "country": str},
+                        keep_default_na=False)
+    return t
+
+
+@lru_cache(maxsize=1)
+def _lookup() -> tuple[np.ndarray, np.ndarray]:
+    t = mid_table()
+    codes = np.array([""] + sorted(set(t["iso2"])), dtype=object)
+    index = {c: i for i, c in enumerate(codes)}
+    lut = np.zeros(1000, dtype=np.int16)
+    lut[t["mid"].to_numpy()] = [index[c] for c in t["iso2"]]
+    return lut, codes
+
+
+def mid_of(mmsi: npt.ArrayLike) -> np.ndarray:
+    """Return the MID embedded in each MMSI (0 where the MMSI carries none).
+
+    Parameters
+    ----------
+    mmsi : array-like of int
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    m = np.asarray(mmsi, dtype="int64")
+    mid = np.zeros(m.shape, dtype="int64")
+    ship = (m >= 200_000_000) & (m <= 799_999_999)
+    mid[ship] = m[ship] // 1_000_000
+    sar = (m >= 111_000_000) & (m <= 111_999_999)
+    mid[sar] = (m[sar] // 1_000) % 1000
+    child = (m >= 980_000_000) & (m <= 999_999_999)
+    mid[child] = (m[child] // 10_000) % 1000
+    group = (m >= 10_000_000) & (m <= 99_999_999)  # 0MIDXXXXX
+    mid[group] = m[group] // 100_000
+    coast = (m >= 1_000_000) & (m <= 9_999_999)  # 00MIDXXXX
+    mid[coast] = m[coast] // 10_000
+    return mid
+
+
+def flag_state_from_mmsi(mmsi: npt.ArrayLike) -> pd.Series:
+    """Return the ISO 3166-1 alpha-2 flag code for each MMSI (missing when unknown).
+
+    Parameters
+    ----------
+    mmsi : array-like of int
+
+    Returns
+    -------
+    pandas.Series of str
+
+    Examples
+    --------
+    >>> list(flag_state_from_mmsi([273123456, 422000001, 123]))
+    ['RU', 'IR', nan]
+    """
+    lut, codes = _lookup()
+    idx = lut[mid_of(mmsi)]
+    out = pd.Series(codes[idx], dtype=STRING_DTYPE)
+    return out.where(idx > 0)
+
+
+def is_ship_mmsi(mmsi: npt.ArrayLike) -> np.ndarray:
+    """True where the MMSI is a 9-digit ship-station identity with an allocated MID."""
+    m = np.asarray(mmsi, dtype="int64")
+    lut, _ = _lookup()
+    ship = (m >= 200_000_000) & (m <= 799_999_999)
+    mid = np.where(ship, m // 1_000_000, 0)
+    return ship & (lut[mid] > 0)

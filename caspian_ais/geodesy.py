@@ -1,0 +1,50 @@
+"""Vectorised geodesy on the WGS84 sphere approximation.
+
+Distances use the haversine formula on a sphere of radius :data:`EARTH_RADIUS_KM`
+(the IUGG mean radius, 6371.0088 km). Over the distances AIS work cares about the
+error against the ellipsoid is below 0.5 %, well inside AIS position noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["EARTH_RADIUS_KM", "KM_PER_NM", "haversine_km", "knots_from_km_h"]
+
+EARTH_RADIUS_KM: float = 6371.0088
+#: One international nautical mile in kilometres.
+KM_PER_NM: float = 1.852
+
+ArrayLike = npt.ArrayLike
+
+
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:
+    """Great-circle distance in km between points given in decimal degrees.
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : array-like of float
+        Coordinates in degrees; broadcast against each other. NaN in, NaN out.
+
+    Returns
+    -------
+    numpy.ndarray
+        Distances in kilometres.
+
+    Examples
+    --------
+    >>> round(float(haversine_km(0, 0, 0, 1)), 2)
+    111.2
+    """
+    p1 = np.radians(np.asarray(lat1, dtype="float64"))
+    p2 = np.radians(np.asarray(lat2, dtype="float64"))
+    dp = p2 - p1
+    dl = np.radians(np.asarray(lon2, dtype="float64") - np.asarray(lon1, dtype="float64"))
+    a = np.sin(dp * 0.5) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl * 0.5) ** 2
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def knots_from_km_h(km_per_h: ArrayLike) -> np.ndarray:
+    """Convert km/h to knots."""
+    return np.asarray(km_per_h, dtype="float64") / KM_PER_NM

@@ -1,0 +1,292 @@
+"""The canonical AIS table: column names, dtypes, units and sentinel handling.
+
+Every loader in :mod:`caspian_ais.io` returns this table, and every detector takes it.
+See ``docs/canonical_table.md`` for the full description with units and sources.
+
+Columns
+-------
+Required (always present, in this order):
+
+========================  ========================  ==============================================
+column                    dtype                     meaning
+========================  ========================  ==============================================
+``mmsi``                  int64                     Maritime Mobile Service Identity
+``timestamp``             datetime64[ns, UTC]       time of the report, UTC
+``lat``                   float64                   latitude, decimal degrees WGS84
+``lon``                   float64                   longitude, decimal degrees WGS84
+``sog_kn``                float64                   speed over ground, knots
+``cog_deg``               float64                   course over ground, degrees true [0, 360)
+``heading_deg``           float64                   true heading, degrees [0, 360)
+``nav_status``            Int16 (nullable)          ITU-R M.1371 navigational status code 0-15
+========================  ========================  ==============================================
+
+Optional static fields (present when the source has them): ``imo`` (Int64), ``name``,
+``callsign`` (str), ``ship_type`` (Int16, ITU code), ``length_m``, ``draught_m`` (float64),
+``destination`` (str), ``ais_class`` (str, "A" or "B").
+
+Derived: ``flag_state`` (str, ISO 3166-1 alpha-2 from the MMSI's MID; see
+:mod:`caspian_ais.flags`).
+
+Provenance (added by :func:`caspian_ais.read_ais`): ``source_file`` (category) and
+``source_row`` (int64, 1-based data row or line number within the file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from caspian_ais._compat import STRING_DTYPE
+from caspian_ais.exceptions import SchemaError
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "STATIC_COLUMNS",
+    "PROVENANCE_COLUMNS",
+    "CANONICAL_DTYPES",
+    "CANONICAL_COLUMNS",
+    "SENTINELS",
+    "to_canonical",
+    "validate",
+    "empty_table",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "mmsi",
+    "timestamp",
+    "lat",
+    "lon",
+    "sog_kn",
+    "cog_deg",
+    "heading_deg",
+    "nav_status",
+)
+STATIC_COLUMNS: tuple[str, ...] = (
+    "imo",
+    "name",
+    "callsign",
+    "ship_type",
+    "length_m",
+    "draught_m",
+    "destination",
+    "ais_class",
+)
+DERIVED_COLUMNS: tuple[str, ...] = ("flag_state",)
+PROVENANCE_COLUMNS: tuple[str, ...] = ("source_file", "source_row")
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    REQUIRED_COLUMNS + STATIC_COLUMNS + DERIVED_COLUMNS + PROVENANCE_COLUMNS
+)
+
+CANONICAL_DTYPES: dict[str, object] = {
+    "mmsi": "int64",
+    "timestamp": "datetime64[ns, UTC]",
+    "lat": "float64",
+    "lon": "float64",
+    "sog_kn": "float64",
+    "cog_deg": "float64",
+    "heading_deg": "float64",
+    "nav_status": "Int16",
+    "imo": "Int64",
+    "name": STRING_DTYPE,
+    "callsign": STRING_DTYPE,
+    "ship_type": "Int16",
+    "length_m": "float64",
+    "draught_m": "float64",
+    "destination": STRING_DTYPE,
+    "ais_class": STRING_DTYPE,
+    "flag_state": STRING_DTYPE,
+    "source_file": "category",
+    "source_row": "int64",
+}
+
+#: ITU-R M.1371 "not available" values. A value equal to (or, for lat/lon, beyond) the
+#: sentinel becomes missing. ``lat 91`` and ``lon 181`` are the default positions.
+SENTINELS: dict[str, float] = {
+    "lat": 91.0,
+    "lon": 181.0,
+    "sog_kn": 102.3,
+    "cog_deg": 360.0,
+    "heading_deg": 511.0,
+    "nav_status": 15.0,  # 15 = "not defined (default)"
+}
+
+
+def _mask_sentinels(df: pd.DataFrame) -> None:
+    """Replace ITU "not available" sentinels by missing values, in place."""
+    for col in ("sog_kn", "cog_deg", "heading_deg"):
+        if col in df:
+            v = df[col]
+            df[col] = v.where(v != SENTINELS[col])
+    # heading: anything outside [0, 360) is "not available" (511) or invalid
+    if "heading_deg" in df:
+        h = df["heading_deg"]
+        df["heading_deg"] = h.where((h >= 0) & (h < 360))
+    if "cog_deg" in df:
+        c = df["cog_deg"]
+        df["cog_deg"] = c.where((c >= 0) & (c < 360))
+    if "sog_kn" in df:
+        s = df["sog_kn"]
+        df["sog_kn"] = s.where((s >= 0) & (s < SENTINELS["sog_kn"]))
+    # lat 91 / lon 181 mean "not available". Other out-of-range values are kept so that
+    # clean() can reject them as impossible coordinates with their real value.
+    if "lat" in df:
+        df.loc[df["lat"] == SENTINELS["lat"], "lat"] = np.nan
+    if "lon" in df:
+        df.loc[df["lon"] == SENTINELS["lon"], "lon"] = np.nan
+    if "imo" in df:
+        imo = df["imo"]
+        df["imo"] = imo.where((imo >= 1_000_000) & (imo <= 9_999_999))
+    for col in ("length_m", "draught_m"):
+        if col in df:
+            x = df[col]
+            df[col] = x.where(x > 0)
+
+
+def to_canonical(
+    df: pd.DataFrame,
+    *,
+    source_file: str | None = None,
+    mask_sentinels: bool = True,
+    add_flag_state: bool = True,
+) -> pd.DataFrame:
+    """Coerce a frame with canonical column names to the canonical dtypes and order.
+
+    Missing required columns are an error; missing optional columns are left out.
+    Unknown columns are dropped. Values that cannot be converted become missing.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame whose columns already carry canonical names. ``timestamp`` may be
+        naive (taken as UTC), tz-aware (converted to UTC) or text (parsed, failures
+        become ``NaT``).
+    source_file : str, optional
+        Name to put in ``source_file`` when the frame has no such column.
+    mask_sentinels : bool, default True
+        Turn AIS "not available" sentinels (lat 91, lon 181, sog 102.3, heading 511,
+        cog 360) into missing values.
+    add_flag_state : bool, default True
+        Derive ``flag_state`` from the MMSI's MID when the column is absent.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical table, with a fresh ``RangeIndex``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from caspian_ais.schema import to_canonical
+    >>> t = to_canonical(pd.DataFrame({"mmsi": [273123456], "timestamp": ["2022-09-01T00:00:00Z"],
+    ...                               "lat": [45.0], "lon": [48.0], "heading_deg": [511]}))
+    >>> t.loc[0, "heading_deg"] != t.loc[0, "heading_deg"]   # 511 became missing
+    True
+    """
+    missing = [c for c in ("mmsi", "timestamp", "lat", "lon") if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"table lacks required column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}"
+        )
+    out: dict[str, pd.Series] = {}
+    n = len(df)
+    index = pd.RangeIndex(n)
+    for col in CANONICAL_COLUMNS:
+        dtype = CANONICAL_DTYPES[col]
+        if col in df.columns:
+            s = df[col]
+            s = s.set_axis(index) if not s.index.equals(index) else s
+            out[col] = _coerce(s, col, dtype)
+        elif col in REQUIRED_COLUMNS:
+            out[col] = pd.Series(pd.array([pd.NA] * n, dtype="Int16"), index=index) if dtype == "Int16" else pd.Series(np.full(n, np.nan), index=index)
+    result = pd.DataFrame(out, index=index)
+    if "source_file" not in result and source_file is not None:
+        result["source_file"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [str(source_file)]) if n else pd.Categorical([], categories=[str(source_file)])
+    if "source_row" not in result and "source_file" in result:
+        result["source_row"] = np.arange(1, n + 1, dtype=np.int64)
+    if mask_sentinels:
+        _mask_sentinels(result)
+    if add_flag_state and "flag_state" not in result:
+        from caspian_ais.flags import flag_state_from_mmsi
+
+        result["flag_state"] = flag_state_from_mmsi(result["mmsi"].to_numpy())
+    order = [c for c in CANONICAL_COLUMNS if c in result.columns]
+    return result[order]
+
+
+def _coerce(s: pd.Series, col: str, dtype: object) -> pd.Series:
+    if col == "timestamp":
+        return _to_utc(s)
+    if col == "mmsi":
+        if s.dtype == "int64":
+            return s
+        num = pd.to_numeric(s, errors="coerce")
+        if num.isna().any():
+            # NaN MMSIs cannot live in an int64 column: mark them -1 so clean() rejects
+            # them as invalid MMSIs with their row number.
+            num = num.fillna(-1)
+        return num.astype("int64")
+    if dtype in ("float64",):
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    if dtype in ("Int16", "Int64"):
+        num = pd.to_numeric(s, errors="coerce")
+        num = num.where(num.isna() | (num == np.round(num)))  # non-integers are invalid
+        if dtype == "Int16":
+            num = num.where(num.isna() | ((num >= -32768) & (num <= 32767)))
+        return num.astype(dtype)  # type: ignore[arg-type]
+    if dtype == "category":
+        return s.astype("category")
+    # text
+    out = s.astype(dtype)  # type: ignore[arg-type]
+    out = out.str.strip()
+    return out.where(out != "")
+
+
+def _to_utc(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        return s.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        raise SchemaError("timestamp column is numeric; convert epoch values with pandas.to_datetime first")
+    parsed = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
+    bad = parsed.isna() & s.notna()
+    if bad.any():
+        # second chance for non-ISO layouts pandas can still understand
+        retry = pd.to_datetime(s[bad], errors="coerce", utc=True, format="mixed")
+        parsed = parsed.where(~bad, retry)
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def empty_table() -> pd.DataFrame:
+    """Return an empty canonical table with the required and derived columns."""
+    cols = REQUIRED_COLUMNS + DERIVED_COLUMNS
+    return pd.DataFrame({c: pd.Series([], dtype=CANONICAL_DTYPES[c]) for c in cols})  # type: ignore[call-overload]
+
+
+def validate(df: pd.DataFrame, *, name: str = "table") -> None:
+    """Check that ``df`` is a canonical AIS table; raise :class:`SchemaError` if not.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table to check.
+    name : str
+        How to call the table in the error message.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise SchemaError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in ("mmsi", "timestamp", "lat", "lon") if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{name} lacks required column(s) {', '.join(missing)}")
+    if str(df["mmsi"].dtype) != "int64":
+        raise SchemaError(f"{name}: column 'mmsi' must be int64, is {df['mmsi'].dtype}")
+    ts = df["timestamp"].dtype
+    if not (isinstance(ts, pd.DatetimeTZDtype) and str(ts.tz) == "UTC"):
+        raise SchemaError(f"{name}: column 'timestamp' must be datetime64[ns, UTC], is {ts}")
+
+
+def coerce_frame(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
+    """Rename columns of ``df`` with ``mapping`` (source name -> canonical name)."""
+    return df.rename(columns=dict(mapping))
