@@ -23,7 +23,10 @@ __all__ = ["mid_table", "mid_of", "flag_state_from_mmsi", "is_ship_mmsi"]
 
 @lru_cache(maxsize=1)
 def mid_table() -> pd.DataFrame:
-    """Return the ITU MID table as a DataFrame with ``mid``, ``iso2``, ``country``."""
+    """Return the ITU MID table as a DataFrame with ``mid``, ``iso2``, ``country``.
+
+    The frame is cached: copy it before modifying it.
+    """
     path = files("caspian_ais").joinpath("data/mid.csv")
     with path.open("r", encoding="utf-8") as fh:
         t = pd.read_csv(fh, comment="#", dtype={"mid": "int64", "iso2": str, "country": str},
@@ -82,10 +85,14 @@ def flag_state_from_mmsi(mmsi: npt.ArrayLike) -> pd.Series:
     --------
     >>> list(flag_state_from_mmsi([273123456, 422000001, 123]))
     ['RU', 'IR', nan]
+
+    (pandas 2.2 shows ``<NA>`` for the last value.)
     """
     lut, codes = _lookup()
-    idx = lut[mid_of(mmsi)]
-    out = pd.Series(codes[idx], dtype=STRING_DTYPE)
+    index = mmsi.index if isinstance(mmsi, pd.Series) else None
+    values = pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(mmsi, dtype=object))), errors="coerce")
+    idx = lut[mid_of(values.fillna(-1).to_numpy(dtype="int64"))]
+    out = pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)
     return out.where(idx > 0)
 
 

@@ -45,7 +45,8 @@ REASONS: dict[str, str] = {
     "unparseable_timestamp": "the timestamp is missing or could not be parsed",
     "missing_position": "latitude or longitude is missing or 'not available' (lat 91 / lon 181)",
     "impossible_coordinates": "latitude outside [-90, 90] or longitude outside [-180, 180]",
-    "invalid_mmsi": "MMSI missing, not 9 digits, or not a ship station (MID outside 201-775)",
+    "invalid_mmsi": "MMSI missing, malformed, or with a MID the ITU has not allocated",
+    "non_vessel_mmsi": "a valid MMSI of a non-vessel station: base station, aid to navigation, SAR aircraft",
     "duplicate": "exact duplicate of an earlier row (same MMSI, time, position, speed, course)",
     "position_jump": "reaching this position from the vessel's previous one needs more than the maximum speed",
     "corrupt_nmea": "NMEA sentence with a bad checksum, bad framing or undecodable payload",
@@ -123,8 +124,7 @@ def make_ledger(
         if "mmsi" in rows else pd.array([pd.NA] * n, dtype="Int64")
     )
     if "timestamp" in rows and isinstance(rows["timestamp"].dtype, pd.DatetimeTZDtype):
-        out["timestamp"] = rows["timestamp"].to_numpy()
-        out["timestamp"] = out["timestamp"].dt.tz_localize("UTC") if out["timestamp"].dt.tz is None else out["timestamp"]
+        out["timestamp"] = rows["timestamp"].dt.tz_convert("UTC").array
     else:
         out["timestamp"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for c in ("lat", "lon"):

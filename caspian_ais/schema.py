@@ -51,6 +51,7 @@ __all__ = [
     "to_canonical",
     "validate",
     "empty_table",
+    "timestamp_ns",
 ]
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -257,6 +258,20 @@ def _to_utc(s: pd.Series) -> pd.Series:
         retry = pd.to_datetime(s[bad], errors="coerce", utc=True, format="mixed")
         parsed = parsed.where(~bad, retry)
     return parsed.astype("datetime64[ns, UTC]")
+
+
+def timestamp_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Return UTC timestamps as int64 nanoseconds since the epoch (NaT -> int64 min).
+
+    A zero-copy view where the column already is ``datetime64[ns, UTC]``.
+    """
+    arr = ts.array if isinstance(ts, pd.Series) else ts
+    if isinstance(arr.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(arr.dtype):
+        out = np.asarray(arr.asi8) if getattr(arr.dtype, "unit", "ns") == "ns" else None  # type: ignore[union-attr]
+        if out is not None:
+            return out
+        return np.asarray(pd.DatetimeIndex(arr).as_unit("ns").asi8)
+    raise SchemaError(f"expected a datetime column, got {arr.dtype}")
 
 
 def empty_table() -> pd.DataFrame:

@@ -1,0 +1,335 @@
+"""Cleaning: drop rows that cannot be trusted, and say which and why.
+
+:func:`clean` is the second step of the pipeline (io → **clean** → detect → report).
+Every row it drops goes into the ledger (:mod:`caspian_ais.ledger`) with its source
+file, row number and a reason code; together with the rows the loaders rejected, the
+ledger accounts for every input row that is not in the cleaned table.
+
+Checks, in order of precedence (a row gets the first reason that applies):
+
+1. ``unparseable_timestamp`` — ``timestamp`` is missing (NaT).
+2. ``invalid_mmsi`` — not a 9-digit ship-station MMSI with an allocated MID
+   (ITU-R M.585); ``non_vessel_mmsi`` — a valid identity of a base station, aid to
+   navigation, SAR aircraft or other non-vessel station (kept out of vessel analysis).
+3. ``missing_position`` — latitude or longitude missing (incl. AIS "not available"
+   91/181, already turned into missing values by the loaders).
+4. ``impossible_coordinates`` — latitude outside [-90, 90], longitude outside
+   [-180, 180], or exactly (0, 0) ("null island", a common GPS default).
+5. ``duplicate`` — identical to an earlier row in every value column.
+6. ``position_jump`` — reaching the position needs more than ``max_speed_kn``
+   (default 50 kn, above any merchant ship's speed; method.md "Spoofing indicators"
+   uses 60 kn for *two ships on one MMSI*).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from caspian_ais.flags import is_ship_mmsi, mid_of
+from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.ledger import concat_ledgers, make_ledger, rejected_of
+from caspian_ais.schema import PROVENANCE_COLUMNS, timestamp_ns, validate
+
+__all__ = ["CleanResult", "clean", "sort_tracks", "find_position_jumps"]
+
+_NS_PER_H = 3_600_000_000_000
+
+
+class CleanResult(NamedTuple):
+    """What :func:`clean` returns; unpacks as ``tracks, ledger = clean(raw)``.
+
+    Attributes
+    ----------
+    tracks : pandas.DataFrame
+        The cleaned canonical table, sorted by ``mmsi`` then ``timestamp``.
+    ledger : pandas.DataFrame
+        Every rejected row (loader rejections first, then clean's), see
+        :data:`caspian_ais.ledger.LEDGER_COLUMNS`.
+    """
+
+    tracks: pd.DataFrame
+    ledger: pd.DataFrame
+
+    def summary(self) -> pd.Series:
+        """Count of rejected rows per reason code."""
+        return self.ledger["reason"].value_counts().rename("rows")
+
+
+def sort_tracks(tracks: pd.DataFrame) -> np.ndarray:
+    """Return the positions that sort ``tracks`` by (mmsi, timestamp, lat, lon).
+
+    The latitude/longitude tie-break makes the order independent of the input row
+    order, so results do not change when the input is shuffled.
+    """
+    ts = timestamp_ns(tracks["timestamp"])
+    keys = [tracks["mmsi"].to_numpy(dtype="int64"), ts]
+    if "lat" in tracks and "lon" in tracks:
+        keys = [
+            np.nan_to_num(tracks["lon"].to_numpy(dtype="float64"), nan=999.0),
+            np.nan_to_num(tracks["lat"].to_numpy(dtype="float64"), nan=999.0),
+            *keys[::-1],
+        ]
+        return np.lexsort(keys)
+    return np.lexsort(keys[::-1])
+
+
+def clean(
+    tracks: pd.DataFrame,
+    *,
+    max_speed_kn: float = 50.0,
+    jump_tolerance_km: float = 0.5,
+    drop_non_vessels: bool = True,
+    drop_null_island: bool = True,
+    max_jump_passes: int = 10,
+) -> CleanResult:
+    """Remove untrustworthy rows from a canonical AIS table and ledger each one.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        A canonical table, as returned by :func:`caspian_ais.read_ais`. Rows the loader
+        already rejected (``tracks.attrs["rejected_rows"]``) are carried into the ledger.
+    max_speed_kn : float, default 50.0
+        A position whose implied speed from the vessel's previous kept position is
+        strictly greater than this (knots) is a jump.
+    jump_tolerance_km : float, default 0.5
+        Moves of at most this distance (km) are never jumps, whatever the time step:
+        two receivers may stamp the same report a second apart with GPS jitter.
+    drop_non_vessels : bool, default True
+        Drop valid MMSIs that are not ship stations (base stations, aids to
+        navigation, SAR aircraft) with reason ``non_vessel_mmsi``.
+    drop_null_island : bool, default True
+        Treat exactly (0, 0) as impossible coordinates.
+    max_jump_passes : int, default 10
+        Upper bound on the vectorised passes of the jump filter (each pass removes
+        isolated spikes, then the shorter side of any remaining jump).
+
+    Returns
+    -------
+    CleanResult
+        ``(tracks, ledger)``; ``tracks`` is sorted by ``mmsi``, ``timestamp`` with a
+        fresh ``RangeIndex``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from caspian_ais.cleaning import clean
+    >>> from caspian_ais.schema import to_canonical
+    >>> raw = to_canonical(pd.DataFrame({
+    ...     "mmsi": [273000001, 273000001, 1],
+    ...     "timestamp": ["2022-09-01T00:00Z", "2022-09-01T00:00Z", "2022-09-01T00:01Z"],
+    ...     "lat": [45.0, 45.0, 45.0], "lon": [50.0, 50.0, 50.0]}))
+    >>> tracks, ledger = clean(raw)
+    >>> len(tracks), sorted(ledger["reason"])
+    (1, ['duplicate', 'invalid_mmsi'])
+    """
+    validate(tracks, name="tracks")
+    if max_speed_kn <= 0:
+        raise ValueError(f"max_speed_kn must be positive, got {max_speed_kn}")
+    n = len(tracks)
+    reason = np.full(n, "", dtype=object)
+    detail = np.full(n, "", dtype=object)
+
+    def mark(mask: np.ndarray, code: str, text: np.ndarray | str = "") -> None:
+        new = mask & (reason == "")
+        reason[new] = code
+        if isinstance(text, str):
+            detail[new] = text
+        else:
+            detail[new] = text[new]
+
+    mmsi = tracks["mmsi"].to_numpy(dtype="int64")
+    lat = tracks["lat"].to_numpy(dtype="float64")
+    lon = tracks["lon"].to_numpy(dtype="float64")
+
+    mark(tracks["timestamp"].isna().to_numpy(), "unparseable_timestamp", "timestamp missing or unparseable")
+
+    ship = is_ship_mmsi(mmsi)
+    non_vessel = ~ship & (mid_of(mmsi) > 0) & (mmsi >= 1_000_000)
+    bad_mmsi = ~ship & ~(non_vessel & drop_non_vessels) if drop_non_vessels else ~ship & ~non_vessel
+    mmsi_text = np.where(mmsi < 0, "MMSI missing", np.char.add("MMSI ", mmsi.astype(str)).astype(object))
+    mark(bad_mmsi, "invalid_mmsi", mmsi_text)
+    if drop_non_vessels:
+        mark(non_vessel, "non_vessel_mmsi", mmsi_text)
+
+    mark(np.isnan(lat) | np.isnan(lon), "missing_position", "latitude or longitude not available")
+    impossible = (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0)
+    if drop_null_island:
+        impossible |= (lat == 0.0) & (lon == 0.0)
+    mark(impossible, "impossible_coordinates",
+         np.char.add(np.char.add("lat ", lat.astype(str)), np.char.add(" lon ", lon.astype(str))).astype(object))
+
+    # Everything below works on the rows still valid, in (mmsi, time) order.
+    valid_pos = np.flatnonzero(reason == "")
+    sub = tracks.iloc[valid_pos]
+    order = valid_pos[sort_tracks(sub)]
+
+    dup = _duplicates(tracks, order)
+    mark_idx = order[dup]
+    reason[mark_idx] = "duplicate"
+    detail[mark_idx] = "exact duplicate of an earlier row"
+    order = order[~dup]
+
+    jump_rows, jump_speed = find_position_jumps(
+        mmsi[order], timestamp_ns(tracks["timestamp"])[order], lat[order], lon[order],
+        max_speed_kn=max_speed_kn, jump_tolerance_km=jump_tolerance_km, max_passes=max_jump_passes,
+    )
+    jidx = order[jump_rows]
+    reason[jidx] = "position_jump"
+    detail[jidx] = np.array([f"implied speed {s:.1f} kn > {max_speed_kn:g} kn" for s in jump_speed], dtype=object)
+    keep = np.ones(len(order), dtype=bool)
+    keep[jump_rows] = False
+    order = order[keep]
+
+    cleaned = tracks.take(order).reset_index(drop=True)
+    cleaned.attrs = {k: v for k, v in tracks.attrs.items() if k != "rejected_rows"}
+
+    dropped = np.flatnonzero(reason != "")
+    dropped_rows = tracks.iloc[dropped]
+    cols = [c for c in ("mmsi", "timestamp", "lat", "lon", *PROVENANCE_COLUMNS) if c in tracks]
+    ledger = make_ledger(dropped_rows[cols], reason=reason[dropped], detail=detail[dropped])
+    ledger = concat_ledgers([rejected_of(tracks), ledger])
+    return CleanResult(cleaned, ledger)
+
+
+def _duplicates(tracks: pd.DataFrame, order: np.ndarray) -> np.ndarray:
+    """Boolean mask over ``order``: rows identical to an earlier one in every value column.
+
+    Only rows sharing (mmsi, timestamp) with a neighbour can be exact duplicates, so the
+    costly hashing runs on that small subset.
+    """
+    if len(order) < 2:
+        return np.zeros(len(order), dtype=bool)
+    m = tracks["mmsi"].to_numpy(dtype="int64")[order]
+    t = timestamp_ns(tracks["timestamp"])[order]
+    same = (m[1:] == m[:-1]) & (t[1:] == t[:-1])
+    cand = np.zeros(len(order), dtype=bool)
+    cand[1:] |= same
+    cand[:-1] |= same
+    if not cand.any():
+        return np.zeros(len(order), dtype=bool)
+    value_cols = [c for c in tracks.columns if c not in PROVENANCE_COLUMNS]
+    pos = np.flatnonzero(cand)
+    sub = tracks.iloc[order[pos]][value_cols].reset_index(drop=True)
+    out = np.zeros(len(order), dtype=bool)
+    out[pos] = sub.duplicated(keep="first").to_numpy()
+    return out
+
+
+def find_position_jumps(
+    mmsi: np.ndarray,
+    t_ns: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    max_speed_kn: float = 50.0,
+    jump_tolerance_km: float = 0.5,
+    max_passes: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find rows whose position implies an impossible speed, vectorised over vessels.
+
+    Inputs must be sorted by (mmsi, time). Each pass (a) drops isolated spikes — a row
+    that is impossible to reach from its predecessor *and* to leave to its successor,
+    while predecessor to successor is possible — taking every other row of a run of
+    spikes, then (b) where impossible steps remain, drops the shorter of the two
+    consistent stretches either side (the minority position source). Passes repeat
+    until no impossible step is left or ``max_passes`` is reached.
+
+    Parameters
+    ----------
+    mmsi, t_ns, lat, lon : numpy.ndarray
+        Sorted columns; ``t_ns`` is nanoseconds since the epoch.
+    max_speed_kn : float
+        Steps faster than this (strictly greater) are impossible.
+    jump_tolerance_km : float
+        Steps of at most this many km are never impossible.
+    max_passes : int
+        Bound on the number of passes.
+
+    Returns
+    -------
+    rows : numpy.ndarray of int
+        Positions (into the inputs) of the rows to drop, ascending.
+    speed_kn : numpy.ndarray of float
+        For each dropped row, the implied speed (kn) of the step into it that made
+        it impossible (``inf`` for a step with zero elapsed time).
+    """
+    n = len(mmsi)
+    alive = np.arange(n)
+    dropped: list[np.ndarray] = []
+    speeds: list[np.ndarray] = []
+    max_kmh = max_speed_kn * KM_PER_NM
+
+    def step_speed(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = haversine_km(lat[a], lon[a], lat[b], lon[b])
+        dt_h = (t_ns[b] - t_ns[a]) / _NS_PER_H
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(dt_h > 0, d / dt_h, np.inf)
+        bad = (mmsi[a] == mmsi[b]) & (d > jump_tolerance_km) & (v > max_kmh)
+        return bad, v / KM_PER_NM
+
+    for _ in range(max_passes):
+        if len(alive) < 2:
+            break
+        a, b = alive[:-1], alive[1:]
+        bad, v = step_speed(a, b)  # bad[k]: step alive[k] -> alive[k+1]
+        if not bad.any():
+            break
+        k = len(alive)
+        first = np.ones(k, dtype=bool)
+        first[1:] = mmsi[b] != mmsi[a]
+        last = np.ones(k, dtype=bool)
+        last[:-1] = mmsi[b] != mmsi[a]
+        bad_in = np.zeros(k, dtype=bool)
+        bad_in[1:] = bad
+        bad_out = np.zeros(k, dtype=bool)
+        bad_out[:-1] = bad
+        # bridge: predecessor -> successor possible?
+        bridge_ok = np.zeros(k, dtype=bool)
+        mid = ~first & ~last
+        mi = np.flatnonzero(mid)
+        if len(mi):
+            bb, _ = step_speed(alive[mi - 1], alive[mi + 1])
+            bridge_ok[mi] = ~bb
+        spike = mid & bad_in & bad_out & bridge_ok
+        # a vessel's first/last row that cannot be joined to a consistent neighbour
+        nxt_ok = np.zeros(k, dtype=bool)
+        nxt_ok[:-2] = ~bad[1:] & ~last[1:-1]
+        prv_ok = np.zeros(k, dtype=bool)
+        prv_ok[2:] = ~bad[:-1] & ~first[1:-1]
+        spike |= first & ~last & bad_out & nxt_ok
+        spike |= last & ~first & bad_in & prv_ok
+        # in a run of adjacent spikes keep alternate rows (ABAB: drop the Bs)
+        run_start = spike & ~np.concatenate([[False], spike[:-1]])
+        run_id = np.cumsum(run_start)
+        pos_in_run = np.arange(k) - np.maximum.accumulate(np.where(run_start, np.arange(k), 0))
+        spike &= (pos_in_run % 2 == 0) & (run_id > 0)
+        if spike.any():
+            si = np.flatnonzero(spike)
+            sp = np.where(bad_in[si], np.concatenate([[0.0], v])[si], np.concatenate([v, [0.0]])[si])
+            dropped.append(alive[si])
+            speeds.append(sp)
+            alive = alive[~spike]
+            continue
+        # no spike left: split at impossible steps, drop the shorter stretch of each pair
+        seg = np.cumsum(np.concatenate([[True], bad | (mmsi[b] != mmsi[a])]))
+        size = np.bincount(seg)
+        bi = np.flatnonzero(bad)  # step bi -> bi+1 is impossible
+        left, right = seg[bi], seg[bi + 1]
+        drop_seg = np.where(size[right] < size[left], right, left)
+        drop_seg = np.unique(drop_seg)
+        to_drop = np.isin(seg, drop_seg)
+        di = np.flatnonzero(to_drop)
+        step_into = np.concatenate([[0.0], v])[di]
+        dropped.append(alive[di])
+        speeds.append(np.where(first[di], np.concatenate([v, [0.0]])[di], step_into))
+        alive = alive[~to_drop]
+    if not dropped:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype="float64")
+    rows = np.concatenate(dropped)
+    sp = np.concatenate(speeds)
+    o = np.argsort(rows, kind="stable")
+    return rows[o], sp[o]

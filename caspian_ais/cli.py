@@ -1,0 +1,172 @@
+"""The ``caspian-ais`` command line.
+
+Subcommands
+-----------
+``analyze INPUT... --out DIR``
+    Read, clean and analyse AIS files; write result tables into DIR.
+``simulate ...``
+    Generate a synthetic Caspian scenario with ground truth (see ``docs/simulator.md``).
+``versions``
+    Print the versions of caspian_ais and its dependencies.
+
+Exit codes: 0 success, 2 bad input or usage (one line on stderr naming the file and
+what was expected), 1 unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from caspian_ais import __version__
+from caspian_ais.exceptions import CaspianAISError
+
+__all__ = ["main", "build_parser", "parse_duration"]
+
+
+def parse_duration(text: str) -> pd.Timedelta:
+    """Parse a duration such as ``6h``, ``90min``, ``1d`` or a bare number of hours."""
+    try:
+        hours = float(text)
+    except ValueError:
+        pass
+    else:
+        return pd.Timedelta(hours=hours)
+    try:
+        td = pd.Timedelta(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 6h, 90min, 1d") from exc
+    if td <= pd.Timedelta(0):
+        raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
+    return td
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="caspian-ais",
+        description="Offline analysis of AIS vessel-tracking data: gaps, dark port calls, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"caspian_ais {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    a = sub.add_parser("analyze", help="analyse AIS files and write result tables",
+                       description="Read, clean and analyse AIS files; write result tables into --out.")
+    a.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files, globs (quote them) or directories of AIS data")
+    a.add_argument("--out", required=True, type=Path, help="output directory (created if needed)")
+    a.add_argument("--format", default=None,
+                   choices=["marinecadastre", "marinecadastre2025", "dma", "nmea", "csv", "parquet", "geoparquet"],
+                   help="force the input format (default: detect from each file)")
+    a.add_argument("--min-gap", default=pd.Timedelta(hours=6), type=parse_duration,
+                   help="shortest silence reported as a gap (default 6h; GFW's gap-event threshold)")
+    a.add_argument("--max-speed-kn", default=50.0, type=float,
+                   help="reject position jumps implying more than this speed in knots (default 50)")
+    a.add_argument("--columns", default=None,
+                   help='JSON mapping of source to canonical column names, e.g. \'{"ts": "timestamp"}\'')
+    prog = a.add_mutually_exclusive_group()
+    prog.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="always show progress bars")
+    prog.add_argument("--no-progress", dest="progress", action="store_false",
+                      help="never show progress bars (default: only on a terminal)")
+    a.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    a.set_defaults(func=_cmd_analyze)
+
+    v = sub.add_parser("versions", help="print versions of caspian_ais and its dependencies")
+    v.set_defaults(func=_cmd_versions)
+
+    try:
+        from caspian_ais.synthetic.cli import add_parser as add_simulate
+    except ImportError:  # pragma: no cover - the simulator is part of the package
+        pass
+    else:
+        add_simulate(sub)
+    return parser
+
+
+def _cmd_versions(args: argparse.Namespace) -> int:
+    from caspian_ais._show_versions import show_versions
+
+    show_versions()
+    return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from caspian_ais.export import write_outputs
+    from caspian_ais.pipeline import analyze
+
+    quiet = bool(args.quiet)
+    progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    progress = progress and not quiet
+    columns = None
+    if args.columns:
+        try:
+            columns = json.loads(args.columns)
+        except json.JSONDecodeError as exc:
+            raise CaspianAISError(f"--columns: not valid JSON ({exc.msg}); expected e.g. '{{\"ts\": \"timestamp\"}}'") from exc
+        if not isinstance(columns, dict):
+            raise CaspianAISError("--columns: expected a JSON object mapping source to canonical names")
+    t0 = time.perf_counter()
+
+    def stage(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr)
+
+    inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    result = analyze(inputs, format=args.format, columns=columns, min_gap=args.min_gap,
+                     max_speed_kn=args.max_speed_kn, progress=progress, on_stage=stage)
+    stage(f"writing outputs to {args.out}")
+    written = write_outputs(result, args.out)
+    if not quiet:
+        summary = result.summary()
+        elapsed = time.perf_counter() - t0
+        print(_summary_text(summary, written, args.out, elapsed))
+    return 0
+
+
+def _summary_text(summary: dict[str, object], written: list[Path], out: Path, elapsed_s: float) -> str:
+    lines = ["", "caspian-ais analyze: done in %.1f s" % elapsed_s]
+    labels = {
+        "rows_read": "rows read",
+        "rows_rejected": "rows rejected (see rejected_rows.csv)",
+        "rows_kept": "rows kept",
+        "vessels": "vessels",
+        "gaps": "gaps",
+        "suspicious_gaps": "suspicious gaps",
+        "port_calls": "visible port calls",
+        "dark_port_calls": "probable dark port calls",
+        "round_trips": "dark round trips",
+    }
+    for key, value in summary.items():
+        label = labels.get(key, key.replace("_", " "))
+        lines.append(f"  {label:<40} {value:>12,}" if isinstance(value, int) else f"  {label:<40} {value}")
+    lines.append(f"  outputs in {out}/: " + ", ".join(p.name for p in written))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``caspian-ais`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CaspianAISError as exc:
+        print(f"caspian-ais: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"caspian-ais: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("caspian-ais: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Tests of caspian_ais.cleaning.clean and its ledger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caspian_ais.cleaning import clean, find_position_jumps
+from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.ledger import attach_rejected, make_ledger
+from caspian_ais.schema import to_canonical
+from caspian_ais.testing import assert_canonical, assert_ledger_valid
+
+T0 = pd.Timestamp("2022-09-01T00:00:00Z")
+
+
+def track(mmsi: int, n: int, *, step_min: float = 10.0, lat0: float = 42.0, dlat: float = 0.01,
+          lon0: float = 50.0) -> pd.DataFrame:
+    """A straight northbound track: n reports, one every step_min minutes."""
+    return pd.DataFrame({
+        "mmsi": mmsi,
+        "timestamp": T0 + pd.to_timedelta(np.arange(n) * step_min, unit="min"),
+        "lat": lat0 + np.arange(n) * dlat,
+        "lon": lon0,
+        "sog_kn": 10.0,
+    })
+
+
+def canon(df: pd.DataFrame) -> pd.DataFrame:
+    return to_canonical(df.reset_index(drop=True), source_file="mem.csv")
+
+
+def test_every_input_row_is_kept_or_ledgered() -> None:
+    df = pd.concat([track(273000001, 20), track(422000001, 20, lat0=37.5)], ignore_index=True)
+    df.loc[3, "lat"] = np.nan                    # missing position
+    df.loc[5, "lat"] = 123.4                     # impossible
+    df.loc[7, "mmsi"] = 123                      # invalid MMSI
+    df.loc[9, "timestamp"] = pd.NaT              # unparseable time
+    df.loc[30, "lat"] = 44.0                     # spike: > 100 km away for one report
+    df = pd.concat([df, df.iloc[[12, 25]]], ignore_index=True)  # two exact duplicates
+    raw = canon(df)
+    tracks, ledger = clean(raw)
+    assert_canonical(tracks)
+    assert_ledger_valid(ledger)
+    assert len(tracks) + len(ledger) == len(raw)
+    got = dict(zip(ledger["source_row"].astype(int), ledger["reason"], strict=True))
+    assert got == {4: "missing_position", 6: "impossible_coordinates", 8: "invalid_mmsi",
+                   10: "unparseable_timestamp", 31: "position_jump", 41: "duplicate", 42: "duplicate"}
+    # kept rows are sorted by vessel then time
+    key = list(zip(tracks["mmsi"], tracks["timestamp"], strict=True))
+    assert key == sorted(key)
+
+
+def test_loader_rejections_are_carried_into_the_ledger() -> None:
+    raw = canon(track(273000001, 5))
+    attach_rejected(raw, make_ledger(None, reason="corrupt_nmea", source_file="log.nmea").reindex([0]).assign(
+        source_file="log.nmea", reason="corrupt_nmea", detail="bad checksum"))
+    _, ledger = clean(raw)
+    assert list(ledger["reason"]) == ["corrupt_nmea"]
+    assert ledger.loc[0, "source_file"] == "log.nmea"
+
+
+@pytest.mark.parametrize(("factor", "dropped"), [(0.999, False), (1.0, False), (1.001, True)])
+def test_jump_threshold_is_strictly_greater(factor: float, dropped: bool) -> None:
+    # one report 30 min after the first, at exactly factor * 50 kn
+    d_km = 50.0 * KM_PER_NM * 0.5 * factor
+    dlat = d_km / haversine_km(0, 50, 1, 50).item()
+    df = pd.DataFrame({
+        "mmsi": 273000001,
+        "timestamp": [T0, T0 + pd.Timedelta("30min")],
+        "lat": [42.0, 42.0 + dlat],
+        "lon": 50.0,
+    })
+    # a third report consistent with the first makes the second an isolated spike
+    df = pd.concat([df, pd.DataFrame({"mmsi": [273000001], "timestamp": [T0 + pd.Timedelta("60min")],
+                                      "lat": [42.0], "lon": [50.0]})], ignore_index=True)
+    tracks, ledger = clean(canon(df), max_speed_kn=50.0)
+    assert (len(ledger) == 1) is dropped
+    assert len(tracks) == (2 if dropped else 3)
+
+
+def test_jitter_within_tolerance_is_not_a_jump() -> None:
+    df = pd.DataFrame({"mmsi": 273000001, "timestamp": [T0, T0, T0 + pd.Timedelta("1s")],
+                       "lat": [42.0, 42.001, 42.0], "lon": 50.0})
+    tracks, ledger = clean(canon(df))
+    assert len(tracks) == 3 and len(ledger) == 0
+
+
+def test_shared_mmsi_alternating_keeps_one_ship() -> None:
+    # two ships 300 km apart transmitting the same MMSI alternately
+    a = track(273000001, 12, step_min=5)
+    b = track(273000001, 12, step_min=5, lat0=45.0)
+    b["timestamp"] += pd.Timedelta("150s")
+    raw = canon(pd.concat([a, b], ignore_index=True))
+    tracks, ledger = clean(raw)
+    assert len(tracks) + len(ledger) == 24
+    assert set(ledger["reason"]) == {"position_jump"}
+    lat = tracks["lat"].to_numpy()
+    assert np.all(lat < 44.0) or np.all(lat >= 45.0)
+    assert len(tracks) >= 11
+
+
+def test_relocation_drops_the_shorter_stretch() -> None:
+    a = track(273000001, 30)
+    b = track(273000001, 5, lat0=46.0)
+    b["timestamp"] += pd.Timedelta(minutes=300 + 10)
+    tracks, ledger = clean(canon(pd.concat([a, b], ignore_index=True)))
+    assert len(tracks) == 30 and (ledger["reason"] == "position_jump").sum() == 5
+
+
+def test_non_vessel_mmsi_kept_apart() -> None:
+    df = pd.concat([track(273000001, 3), track(992731234, 3), track(2734567, 3)], ignore_index=True)
+    tracks, ledger = clean(canon(df))
+    assert set(tracks["mmsi"]) == {273000001}
+    assert sorted(ledger["reason"].unique()) == ["non_vessel_mmsi"]
+    tracks2, ledger2 = clean(canon(df), drop_non_vessels=False)
+    assert set(tracks2["mmsi"]) == {273000001, 992731234, 2734567}
+
+
+def test_moored_zero_length_steps_are_kept() -> None:
+    df = pd.DataFrame({"mmsi": 273000001,
+                       "timestamp": T0 + pd.to_timedelta(np.arange(50) * 3, unit="min"),
+                       "lat": 37.4769, "lon": 49.4718, "sog_kn": 0.0})
+    tracks, ledger = clean(canon(df))
+    assert len(tracks) == 50 and ledger.empty
+
+
+def test_timezone_is_kept_utc() -> None:
+    tracks, _ = clean(canon(track(273000001, 3)))
+    assert str(tracks["timestamp"].dt.tz) == "UTC"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_result_independent_of_row_order_and_duplication(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    df = pd.concat([track(273000001, 15), track(422000001, 15, lat0=37.0)], ignore_index=True)
+    df.loc[rng.integers(0, len(df)), "lat"] = 44.9  # a spike somewhere
+    base, _ = clean(canon(df))
+    shuffled = df.sample(frac=1.0, random_state=int(rng.integers(0, 2**31)))
+    doubled = pd.concat([shuffled, shuffled.iloc[: int(rng.integers(0, len(df)))]])
+    again, ledger = clean(canon(doubled))
+    cols = ["mmsi", "timestamp", "lat", "lon"]
+    pd.testing.assert_frame_equal(base[cols], again[cols])
+
+
+def test_find_position_jumps_empty() -> None:
+    rows, speed = find_position_jumps(np.empty(0, "int64"), np.empty(0, "int64"),
+                                      np.empty(0), np.empty(0))
+    assert rows.size == 0 and speed.size == 0
