@@ -56,16 +56,25 @@ REASONS: dict[str, str] = {
 }
 
 
-class Rejected:
+class Rejected(dict):
     """Rows a loader rejected, carried in ``DataFrame.attrs``.
 
     pandas deep-copies ``attrs`` on most operations; this holder makes that copy free
     (it returns itself) so that a large ledger does not slow the hot path.
+
+    It is an (empty) ``dict`` only so that ``json.dumps(df.attrs)`` works: pandas does
+    that in ``DataFrame.to_parquet``, which otherwise fails on a table carrying a ledger
+    (the ledger itself is not written). Equality stays identity, so that ``pd.concat``
+    does not take one table's ledger for another's.
     """
 
     __slots__ = ("frame",)
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__  # type: ignore[assignment]
 
     def __init__(self, frame: pd.DataFrame) -> None:
+        super().__init__()
         self.frame = frame
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Rejected:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -20,7 +20,7 @@ from caspian_ais.ledger import rejected_of
 
 __all__ = ["Analysis", "analyze"]
 
-Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pd.DataFrame
+Source: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pd.DataFrame
 
 
 @dataclass

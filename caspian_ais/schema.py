@@ -235,11 +235,13 @@ def _coerce(s: pd.Series, col: str, dtype: object) -> pd.Series:
         num = num.where(num.isna() | (num == np.round(num)))  # non-integers are invalid
         if dtype == "Int16":
             num = num.where(num.isna() | ((num >= -32768) & (num <= 32767)))
-        return num.astype(dtype)  # type: ignore[arg-type]
+        return num.astype(dtype)
     if dtype == "category":
         return s.astype("category")
+    if dtype == "int64":  # source_row
+        return s if s.dtype == "int64" else pd.to_numeric(s).astype("int64")
     # text
-    out = s.astype(dtype)  # type: ignore[arg-type]
+    out = s.astype(dtype)
     out = out.str.strip()
     return out.where(out != "")
 
@@ -267,7 +269,7 @@ def timestamp_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """
     arr = ts.array if isinstance(ts, pd.Series) else ts
     if isinstance(arr.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(arr.dtype):
-        out = np.asarray(arr.asi8) if getattr(arr.dtype, "unit", "ns") == "ns" else None  # type: ignore[union-attr]
+        out = np.asarray(arr.asi8) if getattr(arr.dtype, "unit", "ns") == "ns" else None
         if out is not None:
             return out
         return np.asarray(pd.DatetimeIndex(arr).as_unit("ns").asi8)
@@ -277,7 +279,7 @@ def timestamp_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
 def empty_table() -> pd.DataFrame:
     """Return an empty canonical table with the required and derived columns."""
     cols = REQUIRED_COLUMNS + DERIVED_COLUMNS
-    return pd.DataFrame({c: pd.Series([], dtype=CANONICAL_DTYPES[c]) for c in cols})  # type: ignore[call-overload]
+    return pd.DataFrame({c: pd.Series([], dtype=CANONICAL_DTYPES[c]) for c in cols})
 
 
 def validate(df: pd.DataFrame, *, name: str = "table") -> None:

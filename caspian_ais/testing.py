@@ -35,7 +35,7 @@ def assert_canonical(df: pd.DataFrame) -> None:
         assert col in df.columns, f"missing required column {col!r}"
     for col in df.columns:
         if col in CANONICAL_DTYPES:
-            expected = pd.api.types.pandas_dtype(CANONICAL_DTYPES[col])  # type: ignore[arg-type]
+            expected = pd.api.types.pandas_dtype(CANONICAL_DTYPES[col])
             if isinstance(expected, pd.CategoricalDtype):
                 assert isinstance(df[col].dtype, pd.CategoricalDtype), f"column {col!r} is not categorical"
                 continue
