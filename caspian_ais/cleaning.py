@@ -23,6 +23,7 @@ Checks, in order of precedence (a row gets the first reason that applies):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -133,13 +134,13 @@ def clean(
     reason = np.full(n, "", dtype=object)
     detail = np.full(n, "", dtype=object)
 
-    def mark(mask: np.ndarray, code: str, text: np.ndarray | str = "") -> None:
-        new = mask & (reason == "")
+    def mark(mask: np.ndarray, code: str, text: Callable[[np.ndarray], list[str]] | str = "") -> None:
+        """Give ``code`` to rows in ``mask`` that have no reason yet; text is built lazily."""
+        new = np.flatnonzero(mask & (reason == ""))
+        if not len(new):
+            return
         reason[new] = code
-        if isinstance(text, str):
-            detail[new] = text
-        else:
-            detail[new] = text[new]
+        detail[new] = text if isinstance(text, str) else text(new)
 
     mmsi = tracks["mmsi"].to_numpy(dtype="int64")
     lat = tracks["lat"].to_numpy(dtype="float64")
@@ -149,8 +150,11 @@ def clean(
 
     ship = is_ship_mmsi(mmsi)
     non_vessel = ~ship & (mid_of(mmsi) > 0) & (mmsi >= 1_000_000)
-    bad_mmsi = ~ship & ~(non_vessel & drop_non_vessels) if drop_non_vessels else ~ship & ~non_vessel
-    mmsi_text = np.where(mmsi < 0, "MMSI missing", np.char.add("MMSI ", mmsi.astype(str)).astype(object))
+    bad_mmsi = ~ship & ~non_vessel
+
+    def mmsi_text(rows: np.ndarray) -> list[str]:
+        return ["MMSI missing" if m < 0 else f"MMSI {m}" for m in mmsi[rows].tolist()]
+
     mark(bad_mmsi, "invalid_mmsi", mmsi_text)
     if drop_non_vessels:
         mark(non_vessel, "non_vessel_mmsi", mmsi_text)
@@ -160,7 +164,7 @@ def clean(
     if drop_null_island:
         impossible |= (lat == 0.0) & (lon == 0.0)
     mark(impossible, "impossible_coordinates",
-         np.char.add(np.char.add("lat ", lat.astype(str)), np.char.add(" lon ", lon.astype(str))).astype(object))
+         lambda rows: [f"lat {a} lon {b}" for a, b in zip(lat[rows].tolist(), lon[rows].tolist(), strict=True)])
 
     # Everything below works on the rows still valid, in (mmsi, time) order.
     valid_pos = np.flatnonzero(reason == "")

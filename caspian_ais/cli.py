@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shortest silence reported as a gap (default 6h; GFW's gap-event threshold)")
     a.add_argument("--max-speed-kn", default=50.0, type=float,
                    help="reject position jumps implying more than this speed in knots (default 50)")
+    a.add_argument("--ports", default=None, type=Path,
+                   help="port gazetteer CSV or GeoJSON (default: the bundled Caspian ports)")
+    a.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip report.html, the summary tables and the figures")
+    a.add_argument("--option", "-O", action="append", default=[], metavar="STEP.NAME=VALUE",
+                   help="set a detector threshold, e.g. -O gaps.window_h=12 -O dark_port_calls.min_stay_h=4 "
+                        "(steps: gaps, port_calls, dark_port_calls, round_trips; see docs/detection.md)")
     a.add_argument("--columns", default=None,
                    help='JSON mapping of source to canonical column names, e.g. \'{"ts": "timestamp"}\'')
     prog = a.add_mutually_exclusive_group()
@@ -113,22 +120,52 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             raise CaspianAISError(f"--columns: not valid JSON ({exc.msg}); expected e.g. '{{\"ts\": \"timestamp\"}}'") from exc
         if not isinstance(columns, dict):
             raise CaspianAISError("--columns: expected a JSON object mapping source to canonical names")
+    options = _parse_options(args.option)
     t0 = time.perf_counter()
 
     def stage(msg: str) -> None:
-        if not quiet:
+        # stage messages accompany the progress bars: on a terminal, or with --progress
+        if progress:
             print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr)
 
     inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
     result = analyze(inputs, format=args.format, columns=columns, min_gap=args.min_gap,
-                     max_speed_kn=args.max_speed_kn, progress=progress, on_stage=stage)
+                     max_speed_kn=args.max_speed_kn, ports=args.ports,
+                     gap_options=options["gaps"], port_call_options=options["port_calls"],
+                     dark_call_options=options["dark_port_calls"],
+                     round_trip_options=options["round_trips"],
+                     progress=progress, on_stage=stage)
     stage(f"writing outputs to {args.out}")
     written = write_outputs(result, args.out)
+    if args.report:
+        from caspian_ais.report import write_report
+
+        written += write_report(result, args.out, progress=progress, on_stage=stage)
     if not quiet:
         summary = result.summary()
         elapsed = time.perf_counter() - t0
         print(_summary_text(summary, written, args.out, elapsed))
     return 0
+
+
+_STEPS = ("gaps", "port_calls", "dark_port_calls", "round_trips")
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Parse ``STEP.NAME=VALUE`` detector options; values are read as JSON when they can be."""
+    out: dict[str, dict[str, object]] = {step: {} for step in _STEPS}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        step, dot, name = key.partition(".")
+        if not sep or not dot or step not in out or not name.isidentifier():
+            raise CaspianAISError(
+                f"--option {item!r}: expected STEP.NAME=VALUE with STEP one of {', '.join(_STEPS)}")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[step][name] = value
+    return out
 
 
 def _summary_text(summary: dict[str, object], written: list[Path], out: Path, elapsed_s: float) -> str:
@@ -157,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc) or "option" in str(exc):
+            print(f"caspian-ais: error: {exc}", file=sys.stderr)
+            return 2
+        raise
     except CaspianAISError as exc:
         print(f"caspian-ais: error: {exc}", file=sys.stderr)
         return 2

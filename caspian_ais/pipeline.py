@@ -14,9 +14,13 @@ from typing import Any, TypeAlias
 import pandas as pd
 
 from caspian_ais.cleaning import clean
+from caspian_ais.dark_port_calls import detect_dark_port_calls
 from caspian_ais.gaps import detect_gaps
 from caspian_ais.io import read_ais
 from caspian_ais.ledger import rejected_of
+from caspian_ais.port_calls import detect_port_calls
+from caspian_ais.ports import load_ports
+from caspian_ais.round_trips import detect_round_trips
 
 __all__ = ["Analysis", "analyze"]
 
@@ -76,6 +80,11 @@ def analyze(
     columns: Mapping[str, str] | None = None,
     min_gap: str | pd.Timedelta | float = "6h",
     max_speed_kn: float = 50.0,
+    ports: str | os.PathLike[str] | pd.DataFrame | None = None,
+    gap_options: Mapping[str, Any] | None = None,
+    port_call_options: Mapping[str, Any] | None = None,
+    dark_call_options: Mapping[str, Any] | None = None,
+    round_trip_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
 ) -> Analysis:
@@ -93,6 +102,13 @@ def analyze(
         Shortest silence reported as a gap.
     max_speed_kn : float, default 50.0
         Position jumps implying more than this speed are rejected by cleaning.
+    ports : path or pandas.DataFrame, optional
+        Port gazetteer (CSV or GeoJSON path, or a table from
+        :func:`caspian_ais.load_ports`); default the bundled Caspian gazetteer.
+    gap_options, port_call_options, dark_call_options, round_trip_options : mapping, optional
+        Keyword options passed to :func:`caspian_ais.detect_gaps`,
+        :func:`caspian_ais.detect_port_calls`, :func:`caspian_ais.detect_dark_port_calls`
+        and :func:`caspian_ais.detect_round_trips` (every threshold is one of them).
     progress : bool, default False
         Show progress bars while reading.
     on_stage : callable, optional
@@ -113,7 +129,13 @@ def analyze(
         "format": format,
         "min_gap": str(min_gap),
         "max_speed_kn": max_speed_kn,
+        "ports": ports if ports is None or isinstance(ports, (str, os.PathLike)) else "<table>",
+        "gap_options": dict(gap_options or {}),
+        "port_call_options": dict(port_call_options or {}),
+        "dark_call_options": dict(dark_call_options or {}),
+        "round_trip_options": dict(round_trip_options or {}),
     }
+    port_table = ports if isinstance(ports, pd.DataFrame) else load_ports(ports)
     if isinstance(source, pd.DataFrame):
         raw = source
     else:
@@ -123,12 +145,22 @@ def analyze(
     say(f"cleaning {len(raw):,} rows")
     cleaned = clean(raw, max_speed_kn=max_speed_kn)
     loader_rejected = len(rejected_of(raw))
-    say("detecting gaps")
-    gaps = detect_gaps(cleaned.tracks, min_gap=min_gap)
+    tracks = cleaned.tracks
+    say(f"detecting gaps in {len(tracks):,} rows of {tracks['mmsi'].nunique():,} vessels")
+    gaps = detect_gaps(tracks, min_gap=min_gap, ports=port_table, **dict(gap_options or {}))
+    say("detecting port calls")
+    calls = detect_port_calls(tracks, ports=port_table, **dict(port_call_options or {}))
+    say("detecting probable dark port calls")
+    dark = detect_dark_port_calls(gaps, tracks, ports=port_table, port_calls=calls,
+                                  **dict(dark_call_options or {}))
+    say("detecting dark round trips")
+    trips = detect_round_trips(gaps, calls, ports=port_table, dark_port_calls=dark,
+                               **dict(round_trip_options or {}))
     return Analysis(
-        tracks=cleaned.tracks,
+        tracks=tracks,
         rejected=cleaned.ledger,
         gaps=gaps,
+        tables={"port_calls": calls, "dark_port_calls": dark, "round_trips": trips},
         parameters=params,
         rows_read=len(raw) + loader_rejected,
         sources=sources,

@@ -1,0 +1,959 @@
+"""AIS transmission gaps: silences of at least ``min_gap`` between a vessel's reports.
+
+:func:`detect_gaps` finds every gap of every vessel in one vectorised pass (a single
+sort on a combined ``(mmsi, time)`` key, then neighbour differences); there is no
+per-vessel Python loop. See ``docs/detection.md`` for the definitions and the sources
+of every default.
+
+The base columns are a public contract, in this order:
+
+``mmsi, start_time, end_time, duration_h, start_lat, start_lon, end_lat, end_lon,
+distance_km, implied_speed_kn``
+
+followed by ``gap_id`` and ``is_closed`` and, unless ``enrich=False``, the context
+columns (flag state, ship type, nearest ports, position counts, reception score,
+``suspicious`` and ``reason``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.ports import DEFAULT_APPROACH_RADIUS_KM, DEFAULT_AREA_RADIUS_KM
+
+if TYPE_CHECKING:
+    from caspian_ais.reception import ReceptionModel
+
+__all__ = [
+    "DEFAULT_AREA_RADIUS_KM",
+    "DEFAULT_APPROACH_RADIUS_KM",
+    "port_table",
+    "nearest_port_km",
+    "BASE_COLUMNS",
+    "GAP_COLUMNS",
+    "CONTEXT_COLUMNS",
+    "REASONS",
+    "SortedTracks",
+    "sort_tracks",
+    "to_timedelta",
+    "detect_gaps",
+]
+
+#: The base gap columns, a public contract (names and order).
+BASE_COLUMNS: tuple[str, ...] = (
+    "mmsi",
+    "start_time",
+    "end_time",
+    "duration_h",
+    "start_lat",
+    "start_lon",
+    "end_lat",
+    "end_lon",
+    "distance_km",
+    "implied_speed_kn",
+)
+
+#: Columns of the core gap table (base columns plus identity and openness).
+GAP_COLUMNS: tuple[str, ...] = BASE_COLUMNS + ("gap_id", "is_closed")
+
+#: ``reason`` codes of :func:`detect_gaps`. A public contract: add, never rename.
+REASONS: dict[str, str] = {
+    "dark_in_coverage": "suspicious: both ends in well-covered water and nearby vessels "
+    "kept reporting during the silence",
+    "dark_unscored": "suspicious: no reception model was given, the gap is long enough",
+    "dark_between_passes": "suspicious: poorly covered water (or a receiver outage), but "
+    "vessels in poorly covered water nearby were heard during the gap (satellite passes) "
+    "while this vessel, under way, was not",
+    "off_at_berth": "suspicious: both ends inside the same port area (AIS off at berth); "
+    "a visible call, never a dark port call",
+    "co_silence": "not suspicious: other vessels near the gap ends also went quiet "
+    "(receiver outage more likely than a switch-off)",
+    "poor_coverage": "not suspicious: vessels are rarely heard on the gap's path, and "
+    "neither were the vessels in such water nearby during the gap",
+    "implausible_speed": "not suspicious: the implied speed across the gap is impossible, "
+    "more likely an identity or position error than a switch-off",
+    "open": "not suspicious: the gap is still open at the end of the data",
+    "short": "not suspicious: shorter than suspicious_min_h",
+}
+
+#: Context columns added by :func:`detect_gaps` with ``enrich=True``, in this order.
+CONTEXT_COLUMNS: tuple[str, ...] = (
+    "flag_state",
+    "ship_type",
+    "start_port",
+    "start_port_km",
+    "start_in_port",
+    "end_port",
+    "end_port_km",
+    "end_in_port",
+    "positions_before",
+    "positions_after",
+    "start_sog_kn",
+    "end_sog_kn",
+    "start_cog_deg",
+    "end_cog_deg",
+    "start_draught_m",
+    "end_draught_m",
+    "reception_score",
+    "co_silence",
+    "co_silence_wide",
+    "start_quality",
+    "end_quality",
+    "suspicious",
+    "reason",
+)
+
+_NS_PER_H = 3_600_000_000_000
+_UNITS_NS = (1_000_000_000, 1_000_000, 1_000, 1)  # s, ms, us, ns
+
+
+def to_timedelta(value: Any, *, name: str = "min_gap") -> pd.Timedelta:
+    """Turn ``"6h"``, a :class:`pandas.Timedelta` / :class:`datetime.timedelta`, or hours
+    given as a number, into a :class:`pandas.Timedelta`.
+
+    Parameters
+    ----------
+    value : str, timedelta-like or float
+        A number is taken as hours.
+    name : str
+        The option's name, for error messages.
+
+    Returns
+    -------
+    pandas.Timedelta
+
+    Examples
+    --------
+    >>> to_timedelta("6h") == to_timedelta(6) == to_timedelta(pd.Timedelta(hours=6))
+    True
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a duration, got {value!r}")
+    if isinstance(value, (str, _dt.timedelta, np.timedelta64, pd.Timedelta)):
+        td = pd.Timedelta(value)
+        if td is pd.NaT:
+            raise ValueError(f"{name} is not a duration: {value!r}")
+        return td
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        return pd.Timedelta(hours=float(value))
+    raise TypeError(f"{name} must be a str like '6h', a Timedelta or hours, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Sorting by (mmsi, time)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortedTracks:
+    """A canonical table's rows in ``(mmsi, timestamp)`` order, with a searchable key.
+
+    Attributes
+    ----------
+    order : numpy.ndarray of int64
+        Row positions (``iloc``) of the input in sorted order.
+    code : numpy.ndarray of int64
+        Vessel code of each sorted row (rank of its MMSI among ``mmsis``).
+    mmsis : numpy.ndarray of int64
+        The distinct MMSIs, ascending; ``mmsis[code]`` is each row's MMSI.
+    t_ns : numpy.ndarray of int64
+        Timestamps of the sorted rows, nanoseconds since the Unix epoch (exact).
+    key : numpy.ndarray of int64
+        ``code * stride + (t_ns - t0_ns) // unit_ns``, non-decreasing: a combined key
+        for :func:`numpy.searchsorted` over all vessels at once.
+    unit_ns, stride, t0_ns : int
+        Resolution (ns) of the time part of ``key``, the per-vessel stride, and the
+        time origin.
+    exact : bool
+        ``True`` when every timestamp is a multiple of ``unit_ns`` (the key is exact).
+    """
+
+    order: np.ndarray
+    code: np.ndarray
+    mmsis: np.ndarray
+    t_ns: np.ndarray
+    key: np.ndarray
+    unit_ns: int
+    stride: int
+    t0_ns: int
+    exact: bool
+
+    def __len__(self) -> int:
+        return int(self.order.size)
+
+    def key_of(self, code: np.ndarray, t_ns: np.ndarray, *, ceil: bool = False) -> np.ndarray:
+        """Combined key of vessel codes and times (ns), clipped to the vessel's range.
+
+        With ``ceil=True`` a time between two units rounds up (so that ``searchsorted``
+        with side ``"left"`` counts times strictly below it exactly).
+        """
+        rel = np.asarray(t_ns, dtype=np.int64) - self.t0_ns
+        if ceil:
+            q = -((-rel) // self.unit_ns)
+        else:
+            q = rel // self.unit_ns
+        q = np.clip(q, -1, self.stride - 1)
+        return np.asarray(code, dtype=np.int64) * self.stride + q
+
+    def vessel_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """First row and one-past-last row (in sorted order) of each vessel code."""
+        n_codes = self.mmsis.size
+        starts = np.searchsorted(self.code, np.arange(n_codes), side="left")
+        ends = np.searchsorted(self.code, np.arange(n_codes), side="right")
+        return starts, ends
+
+
+def _timestamps_ns(tracks: pd.DataFrame) -> np.ndarray:
+    ts = tracks["timestamp"]
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif not pd.api.types.is_datetime64_dtype(ts.dtype):
+        ts = pd.to_datetime(ts, utc=True).dt.tz_localize(None)
+    arr = ts.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if arr.size and (arr == np.iinfo(np.int64).min).any():
+        raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
+    return arr
+
+
+def sort_tracks(tracks: pd.DataFrame) -> SortedTracks:
+    """Sort a canonical table by ``(mmsi, timestamp)`` with one vectorised numpy sort.
+
+    Rows with equal ``(mmsi, timestamp)`` keep their input order. The sort packs the
+    vessel code, the time and the row number into one int64 where they fit (the usual
+    case: whole-second timestamps), which numpy sorts several times faster than an
+    ``argsort``/``lexsort``; otherwise it falls back to :func:`numpy.lexsort`.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Canonical table with at least ``mmsi`` and ``timestamp`` (no NaT).
+
+    Returns
+    -------
+    SortedTracks
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"mmsi": [2, 1, 2], "timestamp": pd.to_datetime(
+    ...     ["2022-01-01 02:00", "2022-01-01 05:00", "2022-01-01 01:00"], utc=True)})
+    >>> sort_tracks(t).order.tolist()
+    [1, 2, 0]
+    """
+    n = len(tracks)
+    mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
+    t_ns = _timestamps_ns(tracks)
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return SortedTracks(e, e, e, e, e, 1_000_000_000, 1, 0, True)
+    d_m = mmsi[1:] - mmsi[:-1]
+    if (d_m >= 0).all():
+        d_t = t_ns[1:] - t_ns[:-1]
+        if ((d_m > 0) | (d_t >= 0)).all():
+            return _already_sorted(mmsi, t_ns, d_m)
+    del d_m
+    codes, uniq = pd.factorize(mmsi)
+    codes = codes.astype(np.int64, copy=False)
+    uniq = np.asarray(uniq, dtype=np.int64)
+    rank = np.empty(uniq.size, dtype=np.int64)
+    by_mmsi = np.argsort(uniq, kind="stable")
+    rank[by_mmsi] = np.arange(uniq.size)
+    codes = rank[codes]
+    mmsis = uniq[by_mmsi]
+    n_codes = int(mmsis.size)
+    t0 = int(t_ns.min())
+    # Work in two scratch buffers: fresh large allocations are costly, reuse them.
+    a = np.subtract(t_ns, t0)  # time relative to t0, ns
+    b = np.empty_like(a)
+    span = int(a.max())
+    limit = (1 << 62) // max(n_codes, 1)
+    # coarsest unit that represents every timestamp exactly (whole seconds, usually)
+    unit = 1
+    for u in _UNITS_NS[:-1]:
+        if not np.remainder(a, u, out=b).any():
+            unit = u
+            break
+    exact = span // unit + 2 < limit
+    if not exact:
+        # the finest unit whose key fits; the sort itself stays exact (lexsort below)
+        unit = next((u for u in _UNITS_NS[::-1] if u > unit and span // u + 2 < limit), 0)
+        if unit == 0:
+            unit = max(1_000_000_000, span // max(limit - 2, 1) + 1)
+    stride = span // unit + 2
+    np.floor_divide(a, unit, out=a)
+    np.multiply(codes, stride, out=b)
+    a += b  # a = key = code * stride + time // unit
+    idx_bits = max(int(n - 1).bit_length(), 1)
+    key_max = (n_codes - 1) * stride + stride
+    if exact and int(key_max).bit_length() + idx_bits <= 63:
+        a <<= idx_bits
+        a |= np.arange(n, dtype=np.int64)
+        a.sort()
+        order = np.bitwise_and(a, (1 << idx_bits) - 1, out=b)
+        a >>= idx_bits
+        skey = a
+        scode = skey // stride
+        st_ns = scode * stride
+        np.subtract(skey, st_ns, out=st_ns)
+        st_ns *= unit
+        st_ns += t0
+    else:
+        order = np.lexsort((t_ns, codes)).astype(np.int64)  # lexsort is stable
+        skey = a[order]
+        scode = codes[order]
+        st_ns = t_ns[order]
+    return SortedTracks(
+        order=order,
+        code=scode,
+        mmsis=mmsis,
+        t_ns=st_ns,
+        key=skey,
+        unit_ns=int(unit),
+        stride=int(stride),
+        t0_ns=t0,
+        exact=exact,
+    )
+
+
+def _already_sorted(mmsi: np.ndarray, t_ns: np.ndarray, d_m: np.ndarray) -> SortedTracks:
+    """SortedTracks of a table already in ``(mmsi, timestamp)`` order (no sort needed)."""
+    n = mmsi.size
+    code = np.empty(n, dtype=np.int64)
+    code[0] = 0
+    np.cumsum(d_m != 0, out=code[1:])
+    starts = np.r_[0, np.flatnonzero(d_m) + 1]
+    mmsis = mmsi[starts]
+    n_codes = int(mmsis.size)
+    t0 = int(t_ns.min())
+    rel = t_ns - t0
+    span = int(rel.max())
+    limit = (1 << 62) // max(n_codes, 1)
+    buf = np.empty_like(rel)
+    unit = 1
+    for u in _UNITS_NS[:-1]:
+        if not np.remainder(rel, u, out=buf).any():
+            unit = u
+            break
+    exact = span // unit + 2 < limit
+    if not exact:
+        unit = next((u for u in _UNITS_NS[::-1] if u > unit and span // u + 2 < limit), 0)
+        if unit == 0:
+            unit = max(1_000_000_000, span // max(limit - 2, 1) + 1)
+    stride = span // unit + 2
+    key = np.floor_divide(rel, unit, out=rel)
+    np.multiply(code, stride, out=buf)
+    key += buf
+    return SortedTracks(
+        order=np.arange(n, dtype=np.int64),
+        code=code,
+        mmsis=mmsis,
+        t_ns=t_ns,
+        key=key,
+        unit_ns=int(unit),
+        stride=int(stride),
+        t0_ns=t0,
+        exact=exact,
+    )
+
+
+def _tie_break(st: SortedTracks, rows: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+               *, last: bool) -> np.ndarray:
+    """Among rows sharing a vessel and timestamp with ``rows``, pick one deterministically.
+
+    The pick (smallest latitude, then longitude) does not depend on input row order, so
+    gap ends are the same whatever order the rows came in. ``rows`` are sorted positions;
+    ``last`` says whether they are the last (gap start) or first (gap end) of their run.
+    """
+    if rows.size == 0:
+        return rows
+    code, t = st.code, st.t_ns
+    if last:
+        prev = np.maximum(rows - 1, 0)
+        tied = (rows > 0) & (code[prev] == code[rows]) & (t[prev] == t[rows])
+    else:
+        nxt = np.minimum(rows + 1, code.size - 1)
+        tied = (rows < code.size - 1) & (code[nxt] == code[rows]) & (t[nxt] == t[rows])
+    if not tied.any():
+        return rows
+    out = rows.copy()
+    sel = np.flatnonzero(tied)
+    r = rows[sel]
+    # run bounds of equal (code, t): exact via lexicographic search on (code, t)
+    # rows of a run are contiguous; walk with searchsorted on the key then refine on t
+    lo = np.searchsorted(st.key, st.key[r], side="left")
+    hi = np.searchsorted(st.key, st.key[r], side="right")
+    lens = hi - lo
+    run_id = np.repeat(np.arange(sel.size), lens)
+    within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+    members = np.repeat(lo, lens) + within
+    same_t = t[members] == t[r][run_id]
+    run_id, members = run_id[same_t], members[same_t]
+    src = st.order[members]
+    ordr = np.lexsort((lon[src], lat[src], run_id))
+    run_sorted = run_id[ordr]
+    first = np.r_[True, run_sorted[1:] != run_sorted[:-1]]
+    out[sel[run_sorted[first]]] = members[ordr][first]
+    return out
+
+
+
+# ---------------------------------------------------------------------------------------
+# Ports: the gazetteer and a fast nearest-port search
+# ---------------------------------------------------------------------------------------
+
+def port_table(ports: Any = None) -> pd.DataFrame:
+    """The port gazetteer to use: ``ports`` or the bundled one, with radii filled in.
+
+    Parameters
+    ----------
+    ports : pandas.DataFrame or path, optional
+        A gazetteer (or a CSV/GeoJSON path for :func:`caspian_ais.ports.load_ports`)
+        with at least ``port``, ``lat``, ``lon``; ``area_radius_km`` and
+        ``approach_radius_km`` are filled with :data:`DEFAULT_AREA_RADIUS_KM` and
+        :data:`DEFAULT_APPROACH_RADIUS_KM` where missing. ``None`` loads the bundled
+        Caspian gazetteer with :func:`caspian_ais.ports.load_ports`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        With a fresh ``RangeIndex`` (row positions are the port indices used by the
+        detectors).
+    """
+    if ports is None:
+        from caspian_ais.ports import load_ports
+
+        ports = load_ports()
+    elif not isinstance(ports, pd.DataFrame):
+        from caspian_ais.ports import load_ports
+
+        ports = load_ports(ports)  # a path to a CSV or GeoJSON gazetteer
+    for col in ("port", "lat", "lon"):
+        if col not in ports.columns:
+            raise KeyError(f"ports lacks column {col!r}")
+    p = ports.reset_index(drop=True).copy()
+    if "area_radius_km" not in p:
+        p["area_radius_km"] = DEFAULT_AREA_RADIUS_KM
+    if "approach_radius_km" not in p:
+        p["approach_radius_km"] = DEFAULT_APPROACH_RADIUS_KM
+    p["area_radius_km"] = p["area_radius_km"].astype("float64").fillna(DEFAULT_AREA_RADIUS_KM)
+    p["approach_radius_km"] = (
+        p["approach_radius_km"].astype("float64").fillna(DEFAULT_APPROACH_RADIUS_KM)
+    )
+    return p
+
+
+def nearest_port_km(
+    lat: Any, lon: Any, ports: pd.DataFrame, *, max_km: float | None = None,
+    chunk: int = 1_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest port of each point and its great-circle distance, vectorised.
+
+    With ``max_km`` the search uses a grid hash (only ports in the point's and the
+    neighbouring cells are measured), so it scales to tens of millions of points and
+    thousands of ports; points with no port within ``max_km`` get ``-1`` / ``inf``.
+
+    Parameters
+    ----------
+    lat, lon : array-like of float
+        Points, decimal degrees.
+    ports : pandas.DataFrame
+        Gazetteer with ``lat``, ``lon`` (row positions are the returned indices).
+    max_km : float, optional
+        Search radius, km. ``None``: always return the nearest port.
+    chunk : int, default 1,000,000
+        Points per block of the brute-force search (memory bound).
+
+    Returns
+    -------
+    idx : numpy.ndarray of int64
+        Row position in ``ports`` of the nearest port, -1 if none within ``max_km``.
+    distance_km : numpy.ndarray of float64
+        Distance to it in km (``inf`` if none).
+
+    Examples
+    --------
+    >>> ports = pd.DataFrame({"port": ["A", "B"], "lat": [0.0, 1.0], "lon": [0.0, 0.0]})
+    >>> idx, d = nearest_port_km([0.9, 5.0], [0.0, 0.0], ports, max_km=50)
+    >>> idx.tolist(), [round(float(x), 1) for x in d]
+    ([1, -1], [11.1, inf])
+    """
+    la = np.asarray(lat, dtype=np.float64).ravel()
+    lo = np.asarray(lon, dtype=np.float64).ravel()
+    n = la.size
+    plat = ports["lat"].to_numpy(dtype=np.float64)
+    plon = ports["lon"].to_numpy(dtype=np.float64)
+    best = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    if n == 0 or plat.size == 0:
+        return best, dist
+    if max_km is None:
+        for a in range(0, n, max(chunk // max(plat.size, 1), 1)):
+            b = min(n, a + max(chunk // max(plat.size, 1), 1))
+            d = haversine_km(la[a:b, None], lo[a:b, None], plat[None, :], plon[None, :])
+            d = np.where(np.isnan(d), np.inf, d)
+            j = np.argmin(d, axis=1)
+            best[a:b] = np.where(np.isfinite(d[np.arange(b - a), j]), j, -1)
+            dist[a:b] = d[np.arange(b - a), j]
+        return best, dist
+    # grid hash: a cell is at least max_km wide in both directions at these latitudes
+    max_abs_lat = min(float(np.nanmax(np.abs(plat))) + max_km / 111.0, 89.0)
+    g = max(max_km / (111.195 * np.cos(np.radians(max_abs_lat))), max_km / 111.195, 1e-6)
+    wide = 10_000_000
+    pr = np.floor(plat / g).astype(np.int64)
+    pc = np.floor(plon / g).astype(np.int64)
+    d3 = np.array([-1, 0, 1])
+    pk = ((pr[:, None, None] + d3[None, :, None]) * wide
+          + (pc[:, None, None] + d3[None, None, :])).reshape(plat.size, 9)
+    pid = np.repeat(np.arange(plat.size), 9)
+    pk = pk.ravel()
+    srt = np.argsort(pk, kind="stable")
+    pk, pid = pk[srt], pid[srt]
+    ok = np.isfinite(la) & np.isfinite(lo)
+    rk = (np.floor(np.where(ok, la, 0.0) / g).astype(np.int64) * wide
+          + np.floor(np.where(ok, lo, 0.0) / g).astype(np.int64))
+    lo_i = np.searchsorted(pk, rk, side="left")
+    hi_i = np.searchsorted(pk, rk, side="right")
+    cnt = np.where(ok, hi_i - lo_i, 0)
+    rows = np.flatnonzero(cnt)
+    if rows.size == 0:
+        return best, dist
+    c = cnt[rows]
+    rep = np.repeat(rows, c)
+    cand = pid[np.repeat(lo_i[rows], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))]
+    d = haversine_km(la[rep], lo[rep], plat[cand], plon[cand])
+    o = np.lexsort((d, rep))
+    rep, cand, d = rep[o], cand[o], d[o]
+    first = np.r_[True, rep[1:] != rep[:-1]]
+    r1, c1, d1 = rep[first], cand[first], d[first]
+    within = d1 <= max_km
+    best[r1[within]] = c1[within]
+    dist[r1[within]] = d1[within]
+    return best, dist
+
+
+# ---------------------------------------------------------------------------------------
+# detect_gaps
+# ---------------------------------------------------------------------------------------
+
+
+def _empty_gaps() -> pd.DataFrame:
+    utc = "datetime64[ns, UTC]"
+    cols: dict[str, pd.Series] = {
+        "mmsi": pd.Series([], dtype="int64"),
+        "start_time": pd.Series([], dtype=utc),
+        "end_time": pd.Series([], dtype=utc),
+    }
+    for c in BASE_COLUMNS[3:]:
+        cols[c] = pd.Series([], dtype="float64")
+    cols["gap_id"] = pd.Series([], dtype="str")
+    cols["is_closed"] = pd.Series([], dtype="bool")
+    return pd.DataFrame(cols)
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    """int64 ns since the epoch (int64 min = NaT) -> tz-aware UTC datetimes."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize(
+        "UTC"
+    )
+
+
+def _core_gaps(
+    tracks: pd.DataFrame,
+    st: SortedTracks,
+    min_gap_ns: int,
+    *,
+    include_open: bool,
+    data_end_ns: int | None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Base gap table plus the sorted positions of each gap's start and end rows."""
+    code, t = st.code, st.t_ns
+    n = code.size
+    lat_all = tracks["lat"].to_numpy(dtype=np.float64)
+    lon_all = tracks["lon"].to_numpy(dtype=np.float64)
+    if n >= 2:
+        same = code[1:] == code[:-1]
+        dt = t[1:] - t[:-1]
+        i = np.flatnonzero(same & (dt >= min_gap_ns))
+    else:
+        i = np.zeros(0, dtype=np.int64)
+    s_rows = _tie_break(st, i, lat_all, lon_all, last=True)
+    e_rows = _tie_break(st, i + 1, lat_all, lon_all, last=False)
+    o_rows = np.zeros(0, dtype=np.int64)
+    if include_open and n:
+        end_ns = int(t.max()) if data_end_ns is None else int(data_end_ns)
+        last_rows = np.r_[np.flatnonzero(code[1:] != code[:-1]), n - 1]
+        o_rows = last_rows[(end_ns - t[last_rows]) >= min_gap_ns]
+        o_rows = _tie_break(st, o_rows, lat_all, lon_all, last=True)
+    else:
+        end_ns = 0
+    k, m = s_rows.size, o_rows.size
+    s_all = np.r_[s_rows, o_rows]
+    start_ns = t[s_all]
+    end_t = np.r_[t[e_rows], np.full(m, np.iinfo(np.int64).min, dtype=np.int64)]
+    dur_ns = np.r_[t[e_rows] - t[s_rows], end_ns - t[o_rows]].astype(np.float64)
+    duration_h = dur_ns / _NS_PER_H
+    s_src, e_src = st.order[s_all], st.order[e_rows]
+    s_lat, s_lon = lat_all[s_src], lon_all[s_src]
+    e_lat = np.r_[lat_all[e_src], np.full(m, np.nan)]
+    e_lon = np.r_[lon_all[e_src], np.full(m, np.nan)]
+    dist = haversine_km(s_lat, s_lon, e_lat, e_lon)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = np.where(duration_h > 0, dist / KM_PER_NM / duration_h, np.nan)
+    speed[k:] = np.nan
+    mmsi = st.mmsis[code[s_all]]
+    if (start_ns % 1_000_000_000 == 0).all():
+        tid = (start_ns // 1_000_000_000).astype(str)
+    else:  # sub-second starts: keep the id exact
+        tid = np.char.add(np.char.add((start_ns // 1_000_000_000).astype(str), "."),
+                          np.char.zfill((start_ns % 1_000_000_000).astype(str), 9))
+    gap_id = np.char.add(np.char.add(mmsi.astype(str), "-"), tid)
+    df = pd.DataFrame(
+        {
+            "mmsi": mmsi,
+            "start_time": _utc(start_ns),
+            "end_time": _utc(end_t),
+            "duration_h": duration_h,
+            "start_lat": s_lat,
+            "start_lon": s_lon,
+            "end_lat": e_lat,
+            "end_lon": e_lon,
+            "distance_km": dist,
+            "implied_speed_kn": speed,
+            "gap_id": pd.array(gap_id.astype(object), dtype="str"),
+            "is_closed": np.r_[np.ones(k, bool), np.zeros(m, bool)],
+        }
+    )
+    # rows are in (mmsi, start) order already (sorted key), open gaps last per table:
+    # restore a global (mmsi, start_time) order
+    if m:
+        o = np.lexsort((start_ns, mmsi))
+        df = df.iloc[o].reset_index(drop=True)
+        s_all = s_all[o]
+        e_all = np.r_[e_rows, np.full(m, -1, dtype=np.int64)][o]
+    else:
+        e_all = e_rows
+    return df, s_all, e_all
+
+
+_BUILD_OPTIONS = ("cell_deg", "heard_max_h", "max_interval_h", "prior_heard", "prior_missed",
+                  "bin_h", "max_bins", "wide_cell_deg", "poor_quality")
+_SCORE_OPTIONS = ("radius_km", "min_expected_bins", "wide_radius_km", "min_expected_wide_bins",
+                  "co_silence_parts", "normal_co_silence", "max_path_samples")
+
+
+def _column_at(tracks: pd.DataFrame, col: str, rows: np.ndarray) -> pd.Series:
+    """``tracks[col]`` at row positions ``rows`` (-1 gives missing)."""
+    s = tracks[col]
+    ok = rows >= 0
+    vals = s.iloc[np.where(ok, rows, 0)].reset_index(drop=True)
+    return vals.where(pd.Series(ok))
+
+
+def _vessel_fill(tracks: pd.DataFrame, col: str, values: pd.Series, mmsi: np.ndarray
+                 ) -> pd.Series:
+    """Fill missing ``values`` with the vessel's most frequent non-missing ``col``."""
+    miss = values.isna().to_numpy()
+    if not miss.any() or col not in tracks:
+        return values
+    want = np.unique(mmsi[miss])
+    sub = tracks.loc[tracks["mmsi"].isin(want) & tracks[col].notna(), ["mmsi", col]]
+    if sub.empty:
+        return values
+    mode = sub.value_counts().reset_index().drop_duplicates("mmsi").set_index("mmsi")[col]
+    filled = pd.Series(mmsi).map(mode)
+    return values.where(~pd.Series(miss), filled.astype(values.dtype, errors="ignore"))
+
+
+def _enrich(
+    gaps: pd.DataFrame,
+    tracks: pd.DataFrame,
+    st: SortedTracks,
+    s_rows: np.ndarray,
+    e_rows: np.ndarray,
+    *,
+    ports: pd.DataFrame | None,
+    window_h: float,
+    reception_model: Any,
+    suspicious_min_h: float,
+    min_score: float,
+    max_co_silence: float,
+    max_speed_kn: float,
+    moving_min_kn: float,
+    max_co_silence_wide: float,
+    reception_options: dict[str, Any],
+) -> pd.DataFrame:
+    n = len(gaps)
+    g = gaps
+    s_src = st.order[s_rows] if n else np.zeros(0, np.int64)
+    e_src = np.where(e_rows >= 0, st.order[np.maximum(e_rows, 0)], -1) if n else s_src
+    mmsi = g["mmsi"].to_numpy()
+    closed = g["is_closed"].to_numpy(dtype=bool)
+    # flag state and ship type
+    if "flag_state" in tracks:
+        fs = _column_at(tracks, "flag_state", s_src)
+    else:
+        from caspian_ais.flags import flag_state_from_mmsi
+
+        fs = flag_state_from_mmsi(mmsi)
+    g["flag_state"] = fs.to_numpy()
+    if "ship_type" in tracks:
+        stype = _vessel_fill(tracks, "ship_type", _column_at(tracks, "ship_type", s_src), mmsi)
+        g["ship_type"] = pd.array(stype.to_numpy(), dtype="Int16")
+    else:
+        g["ship_type"] = pd.array([pd.NA] * n, dtype="Int16")
+    # nearest ports at both ends
+    ptab = port_table(ports)
+    if len(ptab):
+        names = ptab["port"].astype(str).to_numpy()
+        area = ptab["area_radius_km"].to_numpy()
+        for side, la, lo in (("start", g["start_lat"], g["start_lon"]),
+                             ("end", g["end_lat"], g["end_lon"])):
+            idx, d = nearest_port_km(la.to_numpy(), lo.to_numpy(), ptab)
+            ok = idx >= 0
+            g[f"{side}_port"] = pd.array(np.where(ok, names[np.maximum(idx, 0)], None),
+                                         dtype="str")
+            g[f"{side}_port_km"] = np.where(ok, d, np.nan)
+            g[f"{side}_in_port"] = ok & (d <= area[np.maximum(idx, 0)])
+    else:
+        for side in ("start", "end"):
+            g[f"{side}_port"] = pd.array([None] * n, dtype="str")
+            g[f"{side}_port_km"] = np.nan
+            g[f"{side}_in_port"] = False
+    # positions (distinct report times) in the windows before the start / after the end
+    w_ns = int(round(window_h * _NS_PER_H))
+    uniq = np.ones(len(st), dtype=bool)
+    if len(st) > 1:
+        uniq[1:] = (st.code[1:] != st.code[:-1]) | (st.t_ns[1:] != st.t_ns[:-1])
+    cum = np.r_[0, np.cumsum(uniq)]
+    code_s = st.code[s_rows]
+    t_s = st.t_ns[s_rows]
+    lo_i = np.searchsorted(st.key, st.key_of(code_s, t_s - w_ns, ceil=True), side="left")
+    hi_i = np.searchsorted(st.key, st.key_of(code_s, t_s), side="right")
+    before = cum[hi_i] - cum[lo_i]
+    e_ok = e_rows >= 0
+    er = np.maximum(e_rows, 0)
+    t_e = st.t_ns[er]
+    lo_e = np.searchsorted(st.key, st.key_of(code_s, t_e), side="left")
+    hi_e = np.searchsorted(st.key, st.key_of(code_s, t_e + w_ns), side="right")
+    after = np.where(e_ok, cum[hi_e] - cum[lo_e], 0)
+    g["positions_before"] = before.astype(np.int64)
+    g["positions_after"] = after.astype(np.int64)
+    for col, name in (("sog_kn", "sog_kn"), ("cog_deg", "cog_deg"), ("draught_m", "draught_m")):
+        if col in tracks:
+            g[f"start_{name}"] = _column_at(tracks, col, s_src).to_numpy(dtype=np.float64,
+                                                                          na_value=np.nan)
+            g[f"end_{name}"] = _column_at(tracks, col, e_src).to_numpy(dtype=np.float64,
+                                                                        na_value=np.nan)
+        else:
+            g[f"start_{name}"] = np.nan
+            g[f"end_{name}"] = np.nan
+    # reception
+    scored = reception_model is not False
+    if scored:
+        from caspian_ais.reception import build_reception_model, score_gaps
+
+        model = reception_model
+        if model is None or model is True:
+            bopts = {k: v for k, v in reception_options.items() if k in _BUILD_OPTIONS}
+            model = build_reception_model(tracks, order=st.order, **bopts)
+        sopts = {k: v for k, v in reception_options.items() if k in _SCORE_OPTIONS}
+        sc = score_gaps(g, model, **sopts)
+        g["reception_score"] = sc["reception_score"].to_numpy()
+        g["co_silence"] = sc["co_silence"].to_numpy()
+        g["co_silence_wide"] = sc["co_silence_wide"].to_numpy()
+        g["start_quality"] = sc["start_quality"].to_numpy()
+        g["end_quality"] = sc["end_quality"].to_numpy()
+    else:
+        g["start_quality"] = np.nan
+        g["end_quality"] = np.nan
+        g["reception_score"] = np.nan
+        g["co_silence"] = np.nan
+        g["co_silence_wide"] = np.nan
+    # suspicious and reason (first rule that applies)
+    dur = g["duration_h"].to_numpy()
+    speed = g["implied_speed_kn"].to_numpy()
+    score = g["reception_score"].to_numpy()
+    co = g["co_silence"].to_numpy()
+    cow = g["co_silence_wide"].to_numpy()
+    poor = score < min_score
+    # in satellite-only water a vessel under way is heard at nearly every pass (a Class A
+    # transmitter sends every 10 s); a moored or anchored one (every 3 min) or a Class B
+    # one often is not, so silence between passes only counts against moving Class A
+    s_sog = g["start_sog_kn"].to_numpy(dtype=np.float64)
+    e_sog = g["end_sog_kn"].to_numpy(dtype=np.float64)
+    moving = ((s_sog >= moving_min_kn) | np.isnan(s_sog)) & (
+        (e_sog >= moving_min_kn) | np.isnan(e_sog))
+    if "ais_class" in tracks:
+        cls_b = _column_at(tracks, "ais_class", s_src).astype(object).to_numpy() == "B"
+        moving &= ~cls_b
+    passes_ok = moving & (cow <= max_co_silence_wide)
+    same_port = (g["start_in_port"].to_numpy(bool) & g["end_in_port"].to_numpy(bool)
+                 & (g["start_port"].to_numpy(dtype=object) == g["end_port"].to_numpy(dtype=object)))
+    conds = [
+        ~closed,
+        dur < suspicious_min_h,
+        speed > max_speed_kn,
+        (co > max_co_silence) & ~(passes_ok & (cow <= max_co_silence_wide / 2)),
+        poor & ~passes_ok,
+        poor | (co > max_co_silence),  # (already passed the tests above)
+        same_port,
+        np.ones(n, dtype=bool),
+    ]
+    last = "dark_in_coverage" if scored else "dark_unscored"
+    codes = ["open", "short", "implausible_speed", "co_silence", "poor_coverage",
+             "dark_between_passes", "off_at_berth", last]
+    reason = np.select(conds, codes, default=last)
+    g["suspicious"] = np.isin(reason, ["off_at_berth", "dark_between_passes", last])
+    g["reason"] = pd.array(reason.astype(object), dtype="str")
+    return g[list(GAP_COLUMNS + CONTEXT_COLUMNS)]
+
+
+def detect_gaps(
+    tracks: pd.DataFrame,
+    min_gap: Any = "6h",
+    *,
+    include_open: bool = False,
+    data_end: Any = None,
+    enrich: bool = True,
+    ports: pd.DataFrame | None = None,
+    window_h: float = 12.0,
+    reception_model: ReceptionModel | None | bool = None,
+    suspicious_min_h: float = 6.0,
+    min_score: float = 0.5,
+    max_co_silence: float = 0.5,
+    max_speed_kn: float = 50.0,
+    moving_min_kn: float = 3.0,
+    max_co_silence_wide: float = 0.4,
+    **reception_options: Any,
+) -> pd.DataFrame:
+    """Find every AIS gap: a silence of at least ``min_gap`` between consecutive reports.
+
+    Vectorised over all vessels: one sort by ``(mmsi, timestamp)``, neighbour time
+    differences, and a mask ``same vessel & dt >= min_gap`` (the threshold is inclusive).
+    Reports sharing a timestamp (moored vessels, duplicates) are kept and simply give
+    zero-length intervals, so exact duplicate rows never change the result.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Canonical AIS table (see :mod:`caspian_ais.schema`), any row order. Rows with
+        missing ``lat``/``lon`` or ``timestamp`` should be removed beforehand by
+        :func:`caspian_ais.clean` (a NaN position gives NaN distance and speed; a NaT
+        timestamp raises ``ValueError``).
+    min_gap : str, Timedelta or float, default "6h"
+        Shortest silence reported, inclusive. A number is hours. Default: GFW's gap
+        "off" event (Welch et al. 2022) and Skylight's "potential dark activity".
+    include_open : bool, default False
+        Also report, for each vessel whose last report is followed by at least
+        ``min_gap`` of silence until ``data_end``, an *open* gap with ``end_time`` NaT
+        and ``is_closed`` False (GFW pipe-gaps). ``duration_h`` of an open gap is the
+        silence up to ``data_end``.
+    data_end : timestamp-like, optional
+        End of the data period for open gaps; default the table's latest timestamp.
+    enrich : bool, default True
+        Add the context columns (see Returns). ``False`` gives only the core columns,
+        which is the fastest.
+    ports : pandas.DataFrame, optional
+        Port gazetteer as returned by :func:`caspian_ais.ports.load_ports`; default the
+        bundled Caspian gazetteer. Used only when ``enrich``.
+    window_h : float, default 12.0
+        Length (hours) of the windows before the gap start and after the gap end in
+        which reports are counted (GFW's ``positions_12_hours_before``).
+    reception_model : ReceptionModel, bool or None, default None
+        Reception model for the ``reception_score``/``co_silence`` columns. ``None``
+        or ``True``: learn one from ``tracks`` with
+        :func:`caspian_ais.reception.build_reception_model`. ``False``: no scoring
+        (``suspicious`` then rests on duration and ports only).
+    suspicious_min_h : float, default 6.0
+        Shortest gap (hours) that can be ``suspicious``.
+    min_score : float, default 0.5
+        A gap is suspicious only if its ``reception_score`` (0-1) is at least this.
+    max_co_silence : float, default 0.5
+        A gap is *not* suspicious when more than this fraction of the other vessels heard
+        near its ends before it went quiet during it (receiver outage).
+    max_speed_kn : float, default 50.0
+        A gap whose implied speed exceeds this is not suspicious (identity or position
+        error more likely than a switch-off).
+    moving_min_kn : float, default 3.0
+        In poorly covered water a gap is suspicious only if the vessel was under way (at
+        least this speed at both ends) and not Class B, and vessels in such water nearby
+        were heard during it (``co_silence_wide <= max_co_silence_wide``): only a moving
+        Class A transmitter is reliably heard by a satellite pass.
+    max_co_silence_wide : float, default 0.4
+        See ``moving_min_kn``.
+    **reception_options
+        Passed to :func:`caspian_ais.reception.build_reception_model` and
+        :func:`caspian_ais.reception.score_gaps` (e.g. ``cell_deg``, ``radius_cells``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per gap, ordered by ``(mmsi, start_time)``, with the base columns
+        :data:`BASE_COLUMNS` (start = last report before the silence, end = first report
+        after it; ``distance_km`` haversine; ``implied_speed_kn`` = distance / duration),
+        ``gap_id`` (``"<mmsi>-<start unix seconds>"``, stable across runs and input
+        splits) and ``is_closed``. With ``enrich``, also ``flag_state``, ``ship_type``,
+        ``start_port``, ``start_port_km``, ``start_in_port``, ``end_port``,
+        ``end_port_km``, ``end_in_port``, ``positions_before``, ``positions_after``
+        (distinct report times within ``window_h`` before the start / after the end,
+        the end reports themselves included), ``start_sog_kn``, ``end_sog_kn``,
+        ``start_cog_deg``, ``end_cog_deg``, ``start_draught_m``, ``end_draught_m``,
+        ``reception_score``, ``co_silence`` (see
+        :func:`caspian_ais.reception.score_gaps`), ``suspicious`` and
+        ``reason`` (a code of :data:`REASONS`).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"mmsi": [273000001] * 3, "lat": [45.0, 45.1, 45.2],
+    ...                   "lon": [49.0, 49.0, 49.0], "timestamp": pd.to_datetime(
+    ...     ["2023-06-01 00:00", "2023-06-01 06:00", "2023-06-01 07:00"], utc=True)})
+    >>> g = detect_gaps(t, "6h", enrich=False)
+    >>> g[["mmsi", "duration_h", "gap_id"]].to_dict("records")
+    [{'mmsi': 273000001, 'duration_h': 6.0, 'gap_id': '273000001-1685577600'}]
+    """
+    td = to_timedelta(min_gap)
+    min_gap_ns = int(td.value)
+    if min_gap_ns <= 0:
+        raise ValueError(f"min_gap must be positive, got {min_gap!r}")
+    for col in ("mmsi", "timestamp", "lat", "lon"):
+        if col not in tracks.columns:
+            raise KeyError(f"tracks lacks column {col!r}")
+    data_end_ns = None
+    if data_end is not None:
+        de = pd.Timestamp(data_end)
+        de = de.tz_localize("UTC") if de.tzinfo is None else de.tz_convert("UTC")
+        data_end_ns = int(de.value)
+    if len(tracks) == 0:
+        gaps = _empty_gaps()
+        if enrich:
+            st0 = sort_tracks(tracks)
+            e0 = np.zeros(0, dtype=np.int64)
+            return _enrich(gaps, tracks, st0, e0, e0, ports=ports, window_h=window_h,
+                           reception_model=False, suspicious_min_h=suspicious_min_h,
+                           min_score=min_score, max_co_silence=max_co_silence,
+                           max_speed_kn=max_speed_kn, moving_min_kn=moving_min_kn,
+                           max_co_silence_wide=max_co_silence_wide, reception_options={})
+        return gaps
+    st = sort_tracks(tracks)
+    gaps, s_rows, e_rows = _core_gaps(
+        tracks, st, min_gap_ns, include_open=include_open, data_end_ns=data_end_ns
+    )
+    if not enrich:
+        return gaps
+    unknown = set(reception_options) - set(_BUILD_OPTIONS) - set(_SCORE_OPTIONS)
+    if unknown:
+        raise TypeError(f"detect_gaps() got unexpected option(s) {sorted(unknown)}")
+    return _enrich(
+        gaps, tracks, st, s_rows, e_rows, ports=ports, window_h=window_h,
+        reception_model=reception_model, suspicious_min_h=suspicious_min_h,
+        min_score=min_score, max_co_silence=max_co_silence, max_speed_kn=max_speed_kn,
+        moving_min_kn=moving_min_kn, max_co_silence_wide=max_co_silence_wide,
+        reception_options=reception_options,
+    )

@@ -1,0 +1,131 @@
+"""Tests of the reception model (quality per cell-month, co-silence)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from caspian_ais.gaps import detect_gaps
+from caspian_ais.reception import build_reception_model, cell_ids, score_gaps
+
+T0 = pd.Timestamp("2023-06-01T00:00:00Z")
+PORTS = pd.DataFrame({"port": ["P"], "lat": [40.0], "lon": [48.0]})
+
+
+def sailing(mmsi: int, lat: float, lon0: float, lon1: float, start_h: float, minutes: int,
+            step_min: int = 5) -> pd.DataFrame:
+    """A vessel sailing east along ``lat`` from ``lon0`` to ``lon1``, one report per step."""
+    k = np.arange(0, minutes + 1, step_min)
+    return pd.DataFrame({
+        "mmsi": np.full(k.size, mmsi, dtype=np.int64),
+        "timestamp": T0 + pd.to_timedelta(start_h * 60 + k, unit="min"),
+        "lat": np.full(k.size, lat),
+        "lon": lon0 + (lon1 - lon0) * k / max(minutes, 1),
+    })
+
+
+def drop_in_hole(t: pd.DataFrame, lon_a: float, lon_b: float, burst_every_h: float) -> pd.DataFrame:
+    """Remove reports with lon in [lon_a, lon_b] except during short 'satellite passes'."""
+    h = (t["timestamp"] - T0).dt.total_seconds() / 3600.0
+    in_pass = (h % burst_every_h) < (12 / 60)
+    inside = t["lon"].between(lon_a, lon_b)
+    return t[~inside | in_pass]
+
+
+@pytest.fixture(scope="module")
+def world() -> pd.DataFrame:
+    """40 vessels crossing from lon 50 to 53 along lat 40-40.4 over 10 days; the band
+    lon 51.0-52.5 is a coverage hole heard only during passes every 7 h."""
+    frames = []
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        frames.append(sailing(273000100 + i, 40.0 + 0.01 * (i % 40), 50.0, 53.0,
+                              start_h=float(rng.uniform(0, 200)), minutes=20 * 60))
+    t = pd.concat(frames, ignore_index=True)
+    return drop_in_hole(t, 51.0, 52.5, 7.0).reset_index(drop=True)
+
+
+def test_cell_ids_grid() -> None:
+    c = cell_ids(np.array([40.01, 40.09, 40.11, np.nan]), np.array([50.0, 50.0, 50.0, 1.0]), 0.1)
+    assert c[0] == c[1] != c[2]
+    assert c[3] == -1
+
+
+def test_quality_high_in_coverage_low_in_hole(world: pd.DataFrame) -> None:
+    m = build_reception_model(world, cell_deg=0.1)
+    covered = m.quality_at(np.array([40.2]), np.array([50.5]),
+                           np.array([T0.value]))[0]
+    hole = m.quality_at(np.array([40.2]), np.array([51.75]), np.array([T0.value]))[0]
+    unseen = m.quality_at(np.array([10.0]), np.array([10.0]), np.array([T0.value]))[0]
+    assert covered > 0.9
+    assert hole <= 1 / 3 + 1e-9
+    assert unseen == pytest.approx(m.prior_quality) == pytest.approx(0.5)
+    assert {"cell", "month", "quality", "reports", "vessels", "well_heard"} <= set(m.cells)
+    assert (m.cells["month"] == "2023-06").all()
+
+
+def test_hole_gap_scores_low_dark_gap_scores_high(world: pd.DataFrame) -> None:
+    # one more vessel that switches off for 8 h in covered water west of the hole
+    dark = sailing(273000999, 40.2, 50.0, 50.9, 100.0, 30 * 60, step_min=5)
+    h = (dark["timestamp"] - T0).dt.total_seconds() / 3600
+    dark = dark[(h < 105) | (h > 113)]
+    t = pd.concat([world, dark], ignore_index=True)
+    g = detect_gaps(t, "5h", ports=PORTS, suspicious_min_h=5)
+    assert not g.empty
+    hole = g[g["mmsi"] != 273000999]
+    mine = g[g["mmsi"] == 273000999].iloc[0]
+    assert mine["reception_score"] > 0.8 and bool(mine["suspicious"])
+    assert mine["reason"] == "dark_in_coverage"
+    # gaps of the vessels crossing the hole are blamed on coverage
+    assert hole["reason"].isin(["poor_coverage", "co_silence"]).all()
+    assert (hole["reason"] == "poor_coverage").any()
+    assert not hole["suspicious"].any()
+
+
+def test_co_silence_flags_receiver_outage() -> None:
+    """Ten vessels moored together; a 12 h outage silences all of them."""
+    frames = []
+    for i in range(10):
+        k = np.arange(0, 3 * 24 * 60, 3)
+        frames.append(pd.DataFrame({
+            "mmsi": 273000200 + i, "timestamp": T0 + pd.to_timedelta(k, unit="min"),
+            "lat": 41.0 + 0.001 * i, "lon": 49.0}))
+    t = pd.concat(frames, ignore_index=True)
+    h = (t["timestamp"] - T0).dt.total_seconds() / 3600
+    outage = (h > 30) & (h < 42)
+    # vessel 0 also switches off on its own for 10 h on day 3
+    alone = (t["mmsi"] == 273000200) & (h > 50) & (h < 60)
+    t = t[~outage & ~alone]
+    g = detect_gaps(t, "6h", ports=PORTS)
+    out = g[g["start_time"] < T0 + pd.Timedelta(hours=31)]
+    assert len(out) == 10
+    assert (out["co_silence"] > 0.9).all() and (out["reason"] == "co_silence").all()
+    own = g[g["start_time"] > T0 + pd.Timedelta(hours=49)]
+    assert len(own) == 1 and own.iloc[0]["co_silence"] < 0.2
+    assert bool(own.iloc[0]["suspicious"])
+
+
+def test_co_silence_unknown_when_traffic_too_thin() -> None:
+    t = sailing(273000001, 40.0, 50.0, 50.5, 0, 60)
+    t2 = sailing(273000001, 40.0, 50.5, 51.0, 10, 60)
+    g = detect_gaps(pd.concat([t, t2]), "6h", ports=PORTS)
+    assert len(g) == 1 and np.isnan(g.iloc[0]["co_silence"])
+
+
+def test_score_gaps_threshold_boundary() -> None:
+    model = build_reception_model(sailing(273000001, 40.0, 50.0, 50.5, 0, 600))
+    g = pd.DataFrame({"start_time": [T0], "end_time": [T0 + pd.Timedelta(hours=8)],
+                      "start_lat": [40.0], "start_lon": [50.1], "end_lat": [40.0],
+                      "end_lon": [50.2]})
+    s = score_gaps(g, model, min_expected_bins=1e9)
+    assert np.isnan(s.iloc[0]["co_silence"])
+    assert 0 < s.iloc[0]["reception_score"] <= 1
+
+
+def test_empty_inputs() -> None:
+    t = sailing(273000001, 40.0, 50.0, 50.5, 0, 60).iloc[:0]
+    m = build_reception_model(t)
+    assert m.cells.empty
+    g = detect_gaps(t, ports=PORTS)
+    assert g.empty and "suspicious" in g
