@@ -90,7 +90,7 @@ def clean(
 
     Parameters
     ----------
-    tracks : pandas.DataFrame
+    tracks : pandas.DataFrame or movingpandas.TrajectoryCollection
         A canonical table, as returned by :func:`caspian_ais.read_ais`. Rows the loader
         already rejected (``tracks.attrs["rejected_rows"]``) are carried into the ledger.
     max_speed_kn : float, default 50.0
@@ -127,6 +127,10 @@ def clean(
     >>> len(tracks), sorted(ledger["reason"])
     (1, ['duplicate', 'invalid_mmsi'])
     """
+    if not isinstance(tracks, pd.DataFrame) or "timestamp" not in tracks:
+        from caspian_ais.trajectories import as_tracks  # movingpandas objects, GeoDataFrames
+
+        tracks = as_tracks(tracks)
     validate(tracks, name="tracks")
     if max_speed_kn <= 0:
         raise ValueError(f"max_speed_kn must be positive, got {max_speed_kn}")

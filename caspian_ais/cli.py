@@ -184,7 +184,11 @@ def _summary_text(summary: dict[str, object], written: list[Path], out: Path, el
     for key, value in summary.items():
         label = labels.get(key, key.replace("_", " "))
         lines.append(f"  {label:<40} {value:>12,}" if isinstance(value, int) else f"  {label:<40} {value}")
-    lines.append(f"  outputs in {out}/: " + ", ".join(p.name for p in written))
+    top = [p.name for p in written if p.parent == out]
+    n_fig = sum(1 for p in written if p.parent != out)
+    lines.append(f"  outputs in {out}/: " + ", ".join(top) + (f", figures/ ({n_fig} files)" if n_fig else ""))
+    if "report.html" in top:
+        lines.append(f"  open {out / 'report.html'} in a browser")
     return "\n".join(lines)
 
 

@@ -21,10 +21,20 @@ from caspian_ais.ledger import rejected_of
 from caspian_ais.port_calls import detect_port_calls
 from caspian_ais.ports import load_ports
 from caspian_ais.round_trips import detect_round_trips
+from caspian_ais.trajectories import as_tracks, is_trajectory_collection
 
 __all__ = ["Analysis", "analyze"]
 
 Source: TypeAlias = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | pd.DataFrame
+
+
+def _duration_text(value: str | pd.Timedelta | float) -> str:
+    """``6h``-style text for a duration given as text, Timedelta or hours."""
+    if isinstance(value, str):
+        return value
+    td = value if isinstance(value, pd.Timedelta) else pd.Timedelta(hours=float(value))
+    hours = td / pd.Timedelta(hours=1)
+    return f"{hours:g}h"
 
 
 @dataclass
@@ -92,8 +102,9 @@ def analyze(
 
     Parameters
     ----------
-    source : path, glob, directory, list of those, or pandas.DataFrame
-        What :func:`caspian_ais.read_ais` accepts, or a canonical table.
+    source : path, glob, directory, list of those, pandas.DataFrame or TrajectoryCollection
+        What :func:`caspian_ais.read_ais` accepts, a canonical table, or a
+        movingpandas ``TrajectoryCollection``.
     format : str, optional
         Force the input format (see :func:`caspian_ais.read_ais`).
     columns : mapping, optional
@@ -127,7 +138,7 @@ def analyze(
     say = on_stage or (lambda _msg: None)
     params: dict[str, Any] = {
         "format": format,
-        "min_gap": str(min_gap),
+        "min_gap": _duration_text(min_gap),
         "max_speed_kn": max_speed_kn,
         "ports": ports if ports is None or isinstance(ports, (str, os.PathLike)) else "<table>",
         "gap_options": dict(gap_options or {}),
@@ -136,8 +147,8 @@ def analyze(
         "round_trip_options": dict(round_trip_options or {}),
     }
     port_table = ports if isinstance(ports, pd.DataFrame) else load_ports(ports)
-    if isinstance(source, pd.DataFrame):
-        raw = source
+    if isinstance(source, pd.DataFrame) or is_trajectory_collection(source):
+        raw = as_tracks(source)
     else:
         say("reading input")
         raw = read_ais(source, format=format, columns=columns, progress=progress)
