@@ -203,6 +203,52 @@ def clean(
     return CleanResult(cleaned, ledger)
 
 
+def _excursions(
+    bi: np.ndarray,
+    alive: np.ndarray,
+    mmsi: np.ndarray,
+    t_ns: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    max_kmh: float,
+    tolerance_km: float,
+    lookahead: int,
+) -> np.ndarray:
+    """Mask over ``alive``: rows between each impossible step and the way back.
+
+    For each impossible step ``alive[i] -> alive[i + 1]``, find the first ``j`` in
+    ``i + 2 .. i + lookahead`` of the same vessel reachable from ``alive[i]``; rows
+    ``i + 1 .. j - 1`` form the excursion. Steps without a way back mark nothing.
+    Vectorised as a (steps × lookahead) array, in chunks to bound memory.
+    """
+    k = len(alive)
+    out = np.zeros(k, dtype=bool)
+    if lookahead < 2 or not len(bi):
+        return out
+    offsets = np.arange(2, lookahead + 1)
+    diff = np.zeros(k + 1, dtype=np.int64)
+    for start in range(0, len(bi), 65_536):
+        b = bi[start:start + 65_536]
+        cand = b[:, None] + offsets[None, :]
+        inside = cand < k
+        cand_c = np.where(inside, cand, k - 1)
+        src = alive[b][:, None]
+        dst = alive[cand_c]
+        d = haversine_km(lat[src], lon[src], lat[dst], lon[dst])
+        dt_h = (t_ns[dst] - t_ns[src]) / _NS_PER_H
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = (d <= tolerance_km) | ((dt_h > 0) & (d <= max_kmh * dt_h))
+        ok &= inside & (mmsi[dst] == mmsi[src])
+        has = ok.any(axis=1)
+        first_ok = np.argmax(ok, axis=1)  # index into offsets
+        b, first_ok = b[has], first_ok[has]
+        end = b + offsets[first_ok]  # exclusive end of the excursion
+        np.add.at(diff, b + 1, 1)
+        np.add.at(diff, end, -1)
+    out[:] = np.cumsum(diff[:-1]) > 0
+    return out
+
+
 def _duplicates(tracks: pd.DataFrame, order: np.ndarray) -> np.ndarray:
     """Boolean mask over ``order``: rows identical to an earlier one in every value column.
 
@@ -236,15 +282,19 @@ def find_position_jumps(
     max_speed_kn: float = 50.0,
     jump_tolerance_km: float = 0.5,
     max_passes: int = 10,
+    lookahead: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Find rows whose position implies an impossible speed, vectorised over vessels.
 
     Inputs must be sorted by (mmsi, time). Each pass (a) drops isolated spikes — a row
     that is impossible to reach from its predecessor *and* to leave to its successor,
     while predecessor to successor is possible — taking every other row of a run of
-    spikes, then (b) where impossible steps remain, drops the shorter of the two
-    consistent stretches either side (the minority position source). Passes repeat
-    until no impossible step is left or ``max_passes`` is reached.
+    spikes; else (b) drops excursions — after an impossible step, the rows up to the
+    first one (within ``lookahead`` rows) that is reachable from the last row before
+    the step (a teleport of a few reports); else (c) drops the shorter of the two
+    consistent stretches either side of each impossible step (the minority position
+    source of a shared MMSI). Passes repeat until no impossible step is left or
+    ``max_passes`` is reached.
 
     Parameters
     ----------
@@ -256,6 +306,8 @@ def find_position_jumps(
         Steps of at most this many km are never impossible.
     max_passes : int
         Bound on the number of passes.
+    lookahead : int
+        How many rows after an impossible step to search for the way back (b).
 
     Returns
     -------
@@ -322,14 +374,17 @@ def find_position_jumps(
             speeds.append(sp)
             alive = alive[~spike]
             continue
-        # no spike left: split at impossible steps, drop the shorter stretch of each pair
-        seg = np.cumsum(np.concatenate([[True], bad | (mmsi[b] != mmsi[a])]))
-        size = np.bincount(seg)
-        bi = np.flatnonzero(bad)  # step bi -> bi+1 is impossible
-        left, right = seg[bi], seg[bi + 1]
-        drop_seg = np.where(size[right] < size[left], right, left)
-        drop_seg = np.unique(drop_seg)
-        to_drop = np.isin(seg, drop_seg)
+        bi = np.flatnonzero(bad)  # step alive[bi] -> alive[bi + 1] is impossible
+        # (b) an excursion: the first later row reachable from the last good row ends it
+        to_drop = _excursions(bi, alive, mmsi, t_ns, lat, lon, max_kmh, jump_tolerance_km, lookahead)
+        if not to_drop.any():
+            # (c) no way back within the look-ahead: split at impossible steps and drop
+            # the shorter stretch of each pair (the minority position source)
+            seg = np.cumsum(np.concatenate([[True], bad | (mmsi[b] != mmsi[a])]))
+            size = np.bincount(seg)
+            left, right = seg[bi], seg[bi + 1]
+            drop_seg = np.unique(np.where(size[right] < size[left], right, left))
+            to_drop = np.isin(seg, drop_seg)
         di = np.flatnonzero(to_drop)
         step_into = np.concatenate([[0.0], v])[di]
         dropped.append(alive[di])

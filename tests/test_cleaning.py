@@ -151,3 +151,18 @@ def test_find_position_jumps_empty() -> None:
     rows, speed = find_position_jumps(np.empty(0, "int64"), np.empty(0, "int64"),
                                       np.empty(0), np.empty(0))
     assert rows.size == 0 and speed.size == 0
+
+
+def test_teleport_excursion_is_dropped_not_the_track_after_it() -> None:
+    # 3 reports teleported 400 km away, then the real track resumes 5.5 h later at a
+    # point that is reachable (< 50 kn) from the teleport but also from the true track:
+    # the excursion must go, the real track after it must stay.
+    a = track(422000001, 30)                                   # 42.00 .. 42.29 N
+    tele = track(422000001, 3, step_min=1, lat0=45.6)          # 400 km north
+    tele["timestamp"] += pd.Timedelta(minutes=300)
+    b = track(422000001, 40, lat0=43.5)                        # resumes 130 km on
+    b["timestamp"] += pd.Timedelta(hours=10)
+    tracks, ledger = clean(canon(pd.concat([a, tele, b], ignore_index=True)))
+    assert sorted(ledger["source_row"]) == [31, 32, 33]
+    assert set(ledger["reason"]) == {"position_jump"}
+    assert len(tracks) == 70
