@@ -10,8 +10,17 @@ from caspian_ais._compat import package_version
 __all__ = ["show_versions"]
 
 _DEPENDENCIES = (
-    "numpy", "pandas", "pyarrow", "geopandas", "shapely", "pyproj", "movingpandas",
-    "pyais", "matplotlib", "zstandard", "tqdm",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "movingpandas",
+    "pyais",
+    "matplotlib",
+    "zstandard",
+    "tqdm",
 )
 _OPTIONAL = ("duckdb", "polars", "dask", "distributed", "dask-geopandas", "hypothesis", "nbclient")
 

@@ -138,7 +138,9 @@ def clean(
     reason = np.full(n, "", dtype=object)
     detail = np.full(n, "", dtype=object)
 
-    def mark(mask: np.ndarray, code: str, text: Callable[[np.ndarray], list[str]] | str = "") -> None:
+    def mark(
+        mask: np.ndarray, code: str, text: Callable[[np.ndarray], list[str]] | str = ""
+    ) -> None:
         """Give ``code`` to rows in ``mask`` that have no reason yet; text is built lazily."""
         new = np.flatnonzero(mask & (reason == ""))
         if not len(new):
@@ -150,7 +152,11 @@ def clean(
     lat = tracks["lat"].to_numpy(dtype="float64")
     lon = tracks["lon"].to_numpy(dtype="float64")
 
-    mark(tracks["timestamp"].isna().to_numpy(), "unparseable_timestamp", "timestamp missing or unparseable")
+    mark(
+        tracks["timestamp"].isna().to_numpy(),
+        "unparseable_timestamp",
+        "timestamp missing or unparseable",
+    )
 
     ship = is_ship_mmsi(mmsi)
     non_vessel = ~ship & (mid_of(mmsi) > 0) & (mmsi >= 1_000_000)
@@ -167,8 +173,13 @@ def clean(
     impossible = (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0)
     if drop_null_island:
         impossible |= (lat == 0.0) & (lon == 0.0)
-    mark(impossible, "impossible_coordinates",
-         lambda rows: [f"lat {a} lon {b}" for a, b in zip(lat[rows].tolist(), lon[rows].tolist(), strict=True)])
+    mark(
+        impossible,
+        "impossible_coordinates",
+        lambda rows: [
+            f"lat {a} lon {b}" for a, b in zip(lat[rows].tolist(), lon[rows].tolist(), strict=True)
+        ],
+    )
 
     # Everything below works on the rows still valid, in (mmsi, time) order.
     valid_pos = np.flatnonzero(reason == "")
@@ -182,12 +193,19 @@ def clean(
     order = order[~dup]
 
     jump_rows, jump_speed = find_position_jumps(
-        mmsi[order], timestamp_ns(tracks["timestamp"])[order], lat[order], lon[order],
-        max_speed_kn=max_speed_kn, jump_tolerance_km=jump_tolerance_km, max_passes=max_jump_passes,
+        mmsi[order],
+        timestamp_ns(tracks["timestamp"])[order],
+        lat[order],
+        lon[order],
+        max_speed_kn=max_speed_kn,
+        jump_tolerance_km=jump_tolerance_km,
+        max_passes=max_jump_passes,
     )
     jidx = order[jump_rows]
     reason[jidx] = "position_jump"
-    detail[jidx] = np.array([f"implied speed {s:.1f} kn > {max_speed_kn:g} kn" for s in jump_speed], dtype=object)
+    detail[jidx] = np.array(
+        [f"implied speed {s:.1f} kn > {max_speed_kn:g} kn" for s in jump_speed], dtype=object
+    )
     keep = np.ones(len(order), dtype=bool)
     keep[jump_rows] = False
     order = order[keep]
@@ -228,7 +246,7 @@ def _excursions(
     offsets = np.arange(2, lookahead + 1)
     diff = np.zeros(k + 1, dtype=np.int64)
     for start in range(0, len(bi), 65_536):
-        b = bi[start:start + 65_536]
+        b = bi[start : start + 65_536]
         cand = b[:, None] + offsets[None, :]
         inside = cand < k
         cand_c = np.where(inside, cand, k - 1)
@@ -369,14 +387,18 @@ def find_position_jumps(
         spike &= (pos_in_run % 2 == 0) & (run_id > 0)
         if spike.any():
             si = np.flatnonzero(spike)
-            sp = np.where(bad_in[si], np.concatenate([[0.0], v])[si], np.concatenate([v, [0.0]])[si])
+            sp = np.where(
+                bad_in[si], np.concatenate([[0.0], v])[si], np.concatenate([v, [0.0]])[si]
+            )
             dropped.append(alive[si])
             speeds.append(sp)
             alive = alive[~spike]
             continue
         bi = np.flatnonzero(bad)  # step alive[bi] -> alive[bi + 1] is impossible
         # (b) an excursion: the first later row reachable from the last good row ends it
-        to_drop = _excursions(bi, alive, mmsi, t_ns, lat, lon, max_kmh, jump_tolerance_km, lookahead)
+        to_drop = _excursions(
+            bi, alive, mmsi, t_ns, lat, lon, max_kmh, jump_tolerance_km, lookahead
+        )
         if not to_drop.any():
             # (c) no way back within the look-ahead: split at impossible steps and drop
             # the shorter stretch of each pair (the minority position source)

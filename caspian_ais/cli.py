@@ -41,7 +41,9 @@ def parse_duration(text: str) -> pd.Timedelta:
     try:
         td = pd.Timedelta(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 6h, 90min, 1d") from exc
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use e.g. 6h, 90min, 1d"
+        ) from exc
     if td <= pd.Timedelta(0):
         raise argparse.ArgumentTypeError(f"duration must be positive, got {text!r}")
     return td
@@ -57,32 +59,84 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    a = sub.add_parser("analyze", help="analyse AIS files and write result tables",
-                       description="Read, clean and analyse AIS files; write result tables into --out.")
-    a.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="files, globs (quote them) or directories of AIS data")
+    a = sub.add_parser(
+        "analyze",
+        help="analyse AIS files and write result tables",
+        description="Read, clean and analyse AIS files; write result tables into --out.",
+    )
+    a.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, globs (quote them) or directories of AIS data",
+    )
     a.add_argument("--out", required=True, type=Path, help="output directory (created if needed)")
-    a.add_argument("--format", default=None,
-                   choices=["marinecadastre", "marinecadastre2025", "dma", "nmea", "csv", "parquet", "geoparquet"],
-                   help="force the input format (default: detect from each file)")
-    a.add_argument("--min-gap", default=pd.Timedelta(hours=6), type=parse_duration,
-                   help="shortest silence reported as a gap (default 6h; GFW's gap-event threshold)")
-    a.add_argument("--max-speed-kn", default=50.0, type=float,
-                   help="reject position jumps implying more than this speed in knots (default 50)")
-    a.add_argument("--ports", default=None, type=Path,
-                   help="port gazetteer CSV or GeoJSON (default: the bundled Caspian ports)")
-    a.add_argument("--no-report", dest="report", action="store_false",
-                   help="skip report.html, the summary tables and the figures")
-    a.add_argument("--option", "-O", action="append", default=[], metavar="STEP.NAME=VALUE",
-                   help="set a detector threshold, e.g. -O gaps.window_h=12 -O dark_port_calls.min_stay_h=4 "
-                        "(steps: gaps, port_calls, dark_port_calls, round_trips; see docs/detection.md)")
-    a.add_argument("--columns", default=None,
-                   help='JSON mapping of source to canonical column names, e.g. \'{"ts": "timestamp"}\'')
+    a.add_argument(
+        "--format",
+        default=None,
+        choices=[
+            "marinecadastre",
+            "marinecadastre2025",
+            "dma",
+            "nmea",
+            "csv",
+            "parquet",
+            "geoparquet",
+        ],
+        help="force the input format (default: detect from each file)",
+    )
+    a.add_argument(
+        "--min-gap",
+        default=pd.Timedelta(hours=6),
+        type=parse_duration,
+        help="shortest silence reported as a gap (default 6h; GFW's gap-event threshold)",
+    )
+    a.add_argument(
+        "--max-speed-kn",
+        default=50.0,
+        type=float,
+        help="reject position jumps implying more than this speed in knots (default 50)",
+    )
+    a.add_argument(
+        "--ports",
+        default=None,
+        type=Path,
+        help="port gazetteer CSV or GeoJSON (default: the bundled Caspian ports)",
+    )
+    a.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="skip report.html, the summary tables and the figures",
+    )
+    a.add_argument(
+        "--option",
+        "-O",
+        action="append",
+        default=[],
+        metavar="STEP.NAME=VALUE",
+        help="set a detector threshold, e.g. -O gaps.window_h=12 -O dark_port_calls.min_stay_h=4 "
+        "(steps: gaps, port_calls, dark_port_calls, round_trips; see docs/detection.md)",
+    )
+    a.add_argument(
+        "--columns",
+        default=None,
+        help='JSON mapping of source to canonical column names, e.g. \'{"ts": "timestamp"}\'',
+    )
     prog = a.add_mutually_exclusive_group()
-    prog.add_argument("--progress", dest="progress", action="store_true", default=None,
-                      help="always show progress bars")
-    prog.add_argument("--no-progress", dest="progress", action="store_false",
-                      help="never show progress bars (default: only on a terminal)")
+    prog.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show progress bars",
+    )
+    prog.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="never show progress bars (default: only on a terminal)",
+    )
     a.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     a.set_defaults(func=_cmd_analyze)
 
@@ -117,9 +171,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         try:
             columns = json.loads(args.columns)
         except json.JSONDecodeError as exc:
-            raise CaspianAISError(f"--columns: not valid JSON ({exc.msg}); expected e.g. '{{\"ts\": \"timestamp\"}}'") from exc
+            raise CaspianAISError(
+                f'--columns: not valid JSON ({exc.msg}); expected e.g. \'{{"ts": "timestamp"}}\''
+            ) from exc
         if not isinstance(columns, dict):
-            raise CaspianAISError("--columns: expected a JSON object mapping source to canonical names")
+            raise CaspianAISError(
+                "--columns: expected a JSON object mapping source to canonical names"
+            )
     options = _parse_options(args.option)
     t0 = time.perf_counter()
 
@@ -129,12 +187,20 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr)
 
     inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
-    result = analyze(inputs, format=args.format, columns=columns, min_gap=args.min_gap,
-                     max_speed_kn=args.max_speed_kn, ports=args.ports,
-                     gap_options=options["gaps"], port_call_options=options["port_calls"],
-                     dark_call_options=options["dark_port_calls"],
-                     round_trip_options=options["round_trips"],
-                     progress=progress, on_stage=stage)
+    result = analyze(
+        inputs,
+        format=args.format,
+        columns=columns,
+        min_gap=args.min_gap,
+        max_speed_kn=args.max_speed_kn,
+        ports=args.ports,
+        gap_options=options["gaps"],
+        port_call_options=options["port_calls"],
+        dark_call_options=options["dark_port_calls"],
+        round_trip_options=options["round_trips"],
+        progress=progress,
+        on_stage=stage,
+    )
     stage(f"writing outputs to {args.out}")
     written = write_outputs(result, args.out)
     if args.report:
@@ -159,7 +225,8 @@ def _parse_options(items: Sequence[str]) -> dict[str, dict[str, object]]:
         step, dot, name = key.partition(".")
         if not sep or not dot or step not in out or not name.isidentifier():
             raise CaspianAISError(
-                f"--option {item!r}: expected STEP.NAME=VALUE with STEP one of {', '.join(_STEPS)}")
+                f"--option {item!r}: expected STEP.NAME=VALUE with STEP one of {', '.join(_STEPS)}"
+            )
         try:
             value: object = json.loads(raw)
         except json.JSONDecodeError:
@@ -168,8 +235,10 @@ def _parse_options(items: Sequence[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def _summary_text(summary: dict[str, object], written: list[Path], out: Path, elapsed_s: float) -> str:
-    lines = ["", "caspian-ais analyze: done in %.1f s" % elapsed_s]
+def _summary_text(
+    summary: dict[str, object], written: list[Path], out: Path, elapsed_s: float
+) -> str:
+    lines = ["", f"caspian-ais analyze: done in {elapsed_s:.1f} s"]
     labels = {
         "rows_read": "rows read",
         "rows_rejected": "rows rejected (see rejected_rows.csv)",
@@ -183,10 +252,14 @@ def _summary_text(summary: dict[str, object], written: list[Path], out: Path, el
     }
     for key, value in summary.items():
         label = labels.get(key, key.replace("_", " "))
-        lines.append(f"  {label:<40} {value:>12,}" if isinstance(value, int) else f"  {label:<40} {value}")
+        lines.append(
+            f"  {label:<40} {value:>12,}" if isinstance(value, int) else f"  {label:<40} {value}"
+        )
     top = [p.name for p in written if p.parent == out]
     n_fig = sum(1 for p in written if p.parent != out)
-    lines.append(f"  outputs in {out}/: " + ", ".join(top) + (f", figures/ ({n_fig} files)" if n_fig else ""))
+    lines.append(
+        f"  outputs in {out}/: " + ", ".join(top) + (f", figures/ ({n_fig} files)" if n_fig else "")
+    )
     if "report.html" in top:
         lines.append(f"  open {out / 'report.html'} in a browser")
     return "\n".join(lines)

@@ -13,24 +13,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from caspian_ais.gaps import BASE_COLUMNS
+
 if TYPE_CHECKING:
     from caspian_ais.pipeline import Analysis
 
 __all__ = ["GAP_COLUMNS", "format_times", "write_table", "write_outputs"]
 
-#: Leading columns of ``gaps.csv``, in order (public contract).
-GAP_COLUMNS: tuple[str, ...] = (
-    "mmsi",
-    "start_time",
-    "end_time",
-    "duration_h",
-    "start_lat",
-    "start_lon",
-    "end_lat",
-    "end_lon",
-    "distance_km",
-    "implied_speed_kn",
-)
+#: Leading columns of ``gaps.csv``, in order (public contract; defined by :mod:`caspian_ais.gaps`).
+GAP_COLUMNS: tuple[str, ...] = BASE_COLUMNS
 
 
 def format_times(df: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +36,9 @@ def format_times(df: pd.DataFrame) -> pd.DataFrame:
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
             if isinstance(s.dtype, pd.DatetimeTZDtype):
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-            has_frac = bool((s.dropna().dt.microsecond != 0).any() or (s.dropna().dt.nanosecond != 0).any())
+            has_frac = bool(
+                (s.dropna().dt.microsecond != 0).any() or (s.dropna().dt.nanosecond != 0).any()
+            )
             fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if has_frac else "%Y-%m-%dT%H:%M:%SZ"
             text = s.dt.strftime(fmt)
             out[col] = text.where(s.notna(), "")
@@ -81,7 +74,9 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             raise TypeError("GeoJSON output needs a GeoDataFrame")
         format_times(df).to_file(p, driver="GeoJSON")
     else:
-        raise ValueError(f"{p}: unknown table format {suffix!r}; expected .csv, .parquet or .geojson")
+        raise ValueError(
+            f"{p}: unknown table format {suffix!r}; expected .csv, .parquet or .geojson"
+        )
     return p
 
 

@@ -29,8 +29,12 @@ def mid_table() -> pd.DataFrame:
     """
     path = files("caspian_ais").joinpath("data/mid.csv")
     with path.open("r", encoding="utf-8") as fh:
-        t = pd.read_csv(fh, comment="#", dtype={"mid": "int64", "iso2": str, "country": str},
-                        keep_default_na=False)
+        t = pd.read_csv(
+            fh,
+            comment="#",
+            dtype={"mid": "int64", "iso2": str, "country": str},
+            keep_default_na=False,
+        )
     return t
 
 
@@ -90,7 +94,9 @@ def flag_state_from_mmsi(mmsi: npt.ArrayLike) -> pd.Series:
     """
     lut, codes = _lookup()
     index = mmsi.index if isinstance(mmsi, pd.Series) else None
-    values = pd.to_numeric(pd.Series(np.atleast_1d(np.asarray(mmsi, dtype=object))), errors="coerce")
+    values = pd.to_numeric(
+        pd.Series(np.atleast_1d(np.asarray(mmsi, dtype=object))), errors="coerce"
+    )
     idx = lut[mid_of(values.fillna(-1).to_numpy(dtype="int64"))]
     out = pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)
     return out.where(idx > 0)

@@ -26,8 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEDGER_COLUMNS", "REASONS", "Rejected", "make_ledger", "concat_ledgers",
-           "attach_rejected", "rejected_of"]
+__all__ = [
+    "LEDGER_COLUMNS",
+    "REASONS",
+    "Rejected",
+    "make_ledger",
+    "concat_ledgers",
+    "attach_rejected",
+    "rejected_of",
+]
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "source_file",
@@ -46,9 +53,9 @@ REASONS: dict[str, str] = {
     "missing_position": "latitude or longitude is missing or 'not available' (lat 91 / lon 181)",
     "impossible_coordinates": "latitude outside [-90, 90] or longitude outside [-180, 180]",
     "invalid_mmsi": "MMSI missing, malformed, or with a MID the ITU has not allocated",
-    "non_vessel_mmsi": "a valid MMSI of a non-vessel station: base station, aid to navigation, SAR aircraft",
+    "non_vessel_mmsi": "a valid MMSI of a base station, aid to navigation or SAR aircraft",
     "duplicate": "exact duplicate of an earlier row (same MMSI, time, position, speed, course)",
-    "position_jump": "reaching this position from the vessel's previous one needs more than the maximum speed",
+    "position_jump": "the position implies more than the maximum speed from the previous one",
     "corrupt_nmea": "NMEA sentence with a bad checksum, bad framing or undecodable payload",
     "incomplete_nmea": "multi-fragment NMEA message with fragments missing",
     "base_station": "report from a base station or other non-vessel transmitter",
@@ -125,19 +132,25 @@ def make_ledger(
     else:
         out["source_file"] = np.full(n, source_file or "", dtype=object)
     out["source_row"] = (
-        pd.array(rows["source_row"].to_numpy(), dtype="Int64") if "source_row" in rows
+        pd.array(rows["source_row"].to_numpy(), dtype="Int64")
+        if "source_row" in rows
         else pd.array([pd.NA] * n, dtype="Int64")
     )
     out["mmsi"] = (
         pd.array(pd.to_numeric(rows["mmsi"], errors="coerce").to_numpy(), dtype="Int64")
-        if "mmsi" in rows else pd.array([pd.NA] * n, dtype="Int64")
+        if "mmsi" in rows
+        else pd.array([pd.NA] * n, dtype="Int64")
     )
     if "timestamp" in rows and isinstance(rows["timestamp"].dtype, pd.DatetimeTZDtype):
         out["timestamp"] = rows["timestamp"].dt.tz_convert("UTC").array
     else:
         out["timestamp"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     for c in ("lat", "lon"):
-        out[c] = pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype="float64") if c in rows else np.nan
+        out[c] = (
+            pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype="float64")
+            if c in rows
+            else np.nan
+        )
     if reason is None:
         raise ValueError("make_ledger needs a reason")
     out["reason"] = _broadcast(reason, n)

@@ -162,11 +162,13 @@ def analyze(
     say("detecting port calls")
     calls = detect_port_calls(tracks, ports=port_table, **dict(port_call_options or {}))
     say("detecting probable dark port calls")
-    dark = detect_dark_port_calls(gaps, tracks, ports=port_table, port_calls=calls,
-                                  **dict(dark_call_options or {}))
+    dark = detect_dark_port_calls(
+        gaps, tracks, ports=port_table, port_calls=calls, **dict(dark_call_options or {})
+    )
     say("detecting dark round trips")
-    trips = detect_round_trips(gaps, calls, ports=port_table, dark_port_calls=dark,
-                               **dict(round_trip_options or {}))
+    trips = detect_round_trips(
+        gaps, calls, ports=port_table, dark_port_calls=dark, **dict(round_trip_options or {})
+    )
     return Analysis(
         tracks=tracks,
         rejected=cleaned.ledger,

@@ -188,7 +188,8 @@ def to_canonical(
     missing = [c for c in ("mmsi", "timestamp", "lat", "lon") if c not in df.columns]
     if missing:
         raise SchemaError(
-            f"table lacks required column(s) {', '.join(missing)}; has {', '.join(map(str, df.columns))}"
+            f"table lacks required column(s) {', '.join(missing)}; "
+            f"has {', '.join(map(str, df.columns))}"
         )
     out: dict[str, pd.Series] = {}
     n = len(df)
@@ -200,10 +201,18 @@ def to_canonical(
             s = s.set_axis(index) if not s.index.equals(index) else s
             out[col] = _coerce(s, col, dtype)
         elif col in REQUIRED_COLUMNS:
-            out[col] = pd.Series(pd.array([pd.NA] * n, dtype="Int16"), index=index) if dtype == "Int16" else pd.Series(np.full(n, np.nan), index=index)
+            out[col] = (
+                pd.Series(pd.array([pd.NA] * n, dtype="Int16"), index=index)
+                if dtype == "Int16"
+                else pd.Series(np.full(n, np.nan), index=index)
+            )
     result = pd.DataFrame(out, index=index)
     if "source_file" not in result and source_file is not None:
-        result["source_file"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [str(source_file)]) if n else pd.Categorical([], categories=[str(source_file)])
+        result["source_file"] = (
+            pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [str(source_file)])
+            if n
+            else pd.Categorical([], categories=[str(source_file)])
+        )
     if "source_row" not in result and "source_file" in result:
         result["source_row"] = np.arange(1, n + 1, dtype=np.int64)
     if mask_sentinels:
@@ -252,7 +261,9 @@ def _to_utc(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(s.dtype):
         return s.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_numeric_dtype(s.dtype):
-        raise SchemaError("timestamp column is numeric; convert epoch values with pandas.to_datetime first")
+        raise SchemaError(
+            "timestamp column is numeric; convert epoch values with pandas.to_datetime first"
+        )
     parsed = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
     bad = parsed.isna() & s.notna()
     if bad.any():

@@ -37,9 +37,13 @@ def assert_canonical(df: pd.DataFrame) -> None:
         if col in CANONICAL_DTYPES:
             expected = pd.api.types.pandas_dtype(CANONICAL_DTYPES[col])
             if isinstance(expected, pd.CategoricalDtype):
-                assert isinstance(df[col].dtype, pd.CategoricalDtype), f"column {col!r} is not categorical"
+                assert isinstance(df[col].dtype, pd.CategoricalDtype), (
+                    f"column {col!r} is not categorical"
+                )
                 continue
-            assert df[col].dtype == expected, f"column {col!r} has dtype {df[col].dtype}, expected {expected}"
+            assert df[col].dtype == expected, (
+                f"column {col!r} has dtype {df[col].dtype}, expected {expected}"
+            )
 
 
 def assert_tracks_equal(
@@ -78,9 +82,13 @@ def assert_tracks_equal(
     assert len(a) == len(b), f"row counts differ: {len(a)} != {len(b)}"
     for c in cols:
         if c in ("lat", "lon") and atol_deg > 0:
-            np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), atol=atol_deg, err_msg=c)
+            np.testing.assert_allclose(
+                a[c].to_numpy(float), b[c].to_numpy(float), atol=atol_deg, err_msg=c
+            )
         else:
-            pd.testing.assert_series_equal(a[c], b[c], check_dtype=False, check_names=True, obj=f"column {c!r}")
+            pd.testing.assert_series_equal(
+                a[c], b[c], check_dtype=False, check_names=True, obj=f"column {c!r}"
+            )
 
 
 def assert_ledger_valid(ledger: pd.DataFrame) -> None:

@@ -17,16 +17,25 @@ from caspian_ais.testing import assert_canonical, assert_ledger_valid
 T0 = pd.Timestamp("2022-09-01T00:00:00Z")
 
 
-def track(mmsi: int, n: int, *, step_min: float = 10.0, lat0: float = 42.0, dlat: float = 0.01,
-          lon0: float = 50.0) -> pd.DataFrame:
+def track(
+    mmsi: int,
+    n: int,
+    *,
+    step_min: float = 10.0,
+    lat0: float = 42.0,
+    dlat: float = 0.01,
+    lon0: float = 50.0,
+) -> pd.DataFrame:
     """A straight northbound track: n reports, one every step_min minutes."""
-    return pd.DataFrame({
-        "mmsi": mmsi,
-        "timestamp": T0 + pd.to_timedelta(np.arange(n) * step_min, unit="min"),
-        "lat": lat0 + np.arange(n) * dlat,
-        "lon": lon0,
-        "sog_kn": 10.0,
-    })
+    return pd.DataFrame(
+        {
+            "mmsi": mmsi,
+            "timestamp": T0 + pd.to_timedelta(np.arange(n) * step_min, unit="min"),
+            "lat": lat0 + np.arange(n) * dlat,
+            "lon": lon0,
+            "sog_kn": 10.0,
+        }
+    )
 
 
 def canon(df: pd.DataFrame) -> pd.DataFrame:
@@ -35,11 +44,11 @@ def canon(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_every_input_row_is_kept_or_ledgered() -> None:
     df = pd.concat([track(273000001, 20), track(422000001, 20, lat0=37.5)], ignore_index=True)
-    df.loc[3, "lat"] = np.nan                    # missing position
-    df.loc[5, "lat"] = 123.4                     # impossible
-    df.loc[7, "mmsi"] = 123                      # invalid MMSI
-    df.loc[9, "timestamp"] = pd.NaT              # unparseable time
-    df.loc[30, "lat"] = 44.0                     # spike: > 100 km away for one report
+    df.loc[3, "lat"] = np.nan  # missing position
+    df.loc[5, "lat"] = 123.4  # impossible
+    df.loc[7, "mmsi"] = 123  # invalid MMSI
+    df.loc[9, "timestamp"] = pd.NaT  # unparseable time
+    df.loc[30, "lat"] = 44.0  # spike: > 100 km away for one report
     df = pd.concat([df, df.iloc[[12, 25]]], ignore_index=True)  # two exact duplicates
     raw = canon(df)
     tracks, ledger = clean(raw)
@@ -47,8 +56,15 @@ def test_every_input_row_is_kept_or_ledgered() -> None:
     assert_ledger_valid(ledger)
     assert len(tracks) + len(ledger) == len(raw)
     got = dict(zip(ledger["source_row"].astype(int), ledger["reason"], strict=True))
-    assert got == {4: "missing_position", 6: "impossible_coordinates", 8: "invalid_mmsi",
-                   10: "unparseable_timestamp", 31: "position_jump", 41: "duplicate", 42: "duplicate"}
+    assert got == {
+        4: "missing_position",
+        6: "impossible_coordinates",
+        8: "invalid_mmsi",
+        10: "unparseable_timestamp",
+        31: "position_jump",
+        41: "duplicate",
+        42: "duplicate",
+    }
     # kept rows are sorted by vessel then time
     key = list(zip(tracks["mmsi"], tracks["timestamp"], strict=True))
     assert key == sorted(key)
@@ -56,8 +72,12 @@ def test_every_input_row_is_kept_or_ledgered() -> None:
 
 def test_loader_rejections_are_carried_into_the_ledger() -> None:
     raw = canon(track(273000001, 5))
-    attach_rejected(raw, make_ledger(None, reason="corrupt_nmea", source_file="log.nmea").reindex([0]).assign(
-        source_file="log.nmea", reason="corrupt_nmea", detail="bad checksum"))
+    attach_rejected(
+        raw,
+        make_ledger(None, reason="corrupt_nmea", source_file="log.nmea")
+        .reindex([0])
+        .assign(source_file="log.nmea", reason="corrupt_nmea", detail="bad checksum"),
+    )
     _, ledger = clean(raw)
     assert list(ledger["reason"]) == ["corrupt_nmea"]
     assert ledger.loc[0, "source_file"] == "log.nmea"
@@ -68,23 +88,43 @@ def test_jump_threshold_is_strictly_greater(factor: float, dropped: bool) -> Non
     # one report 30 min after the first, at exactly factor * 50 kn
     d_km = 50.0 * KM_PER_NM * 0.5 * factor
     dlat = d_km / haversine_km(0, 50, 1, 50).item()
-    df = pd.DataFrame({
-        "mmsi": 273000001,
-        "timestamp": [T0, T0 + pd.Timedelta("30min")],
-        "lat": [42.0, 42.0 + dlat],
-        "lon": 50.0,
-    })
+    df = pd.DataFrame(
+        {
+            "mmsi": 273000001,
+            "timestamp": [T0, T0 + pd.Timedelta("30min")],
+            "lat": [42.0, 42.0 + dlat],
+            "lon": 50.0,
+        }
+    )
     # a third report consistent with the first makes the second an isolated spike
-    df = pd.concat([df, pd.DataFrame({"mmsi": [273000001], "timestamp": [T0 + pd.Timedelta("60min")],
-                                      "lat": [42.0], "lon": [50.0]})], ignore_index=True)
+    df = pd.concat(
+        [
+            df,
+            pd.DataFrame(
+                {
+                    "mmsi": [273000001],
+                    "timestamp": [T0 + pd.Timedelta("60min")],
+                    "lat": [42.0],
+                    "lon": [50.0],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     tracks, ledger = clean(canon(df), max_speed_kn=50.0)
     assert (len(ledger) == 1) is dropped
     assert len(tracks) == (2 if dropped else 3)
 
 
 def test_jitter_within_tolerance_is_not_a_jump() -> None:
-    df = pd.DataFrame({"mmsi": 273000001, "timestamp": [T0, T0, T0 + pd.Timedelta("1s")],
-                       "lat": [42.0, 42.001, 42.0], "lon": 50.0})
+    df = pd.DataFrame(
+        {
+            "mmsi": 273000001,
+            "timestamp": [T0, T0, T0 + pd.Timedelta("1s")],
+            "lat": [42.0, 42.001, 42.0],
+            "lon": 50.0,
+        }
+    )
     tracks, ledger = clean(canon(df))
     assert len(tracks) == 3 and len(ledger) == 0
 
@@ -121,9 +161,15 @@ def test_non_vessel_mmsi_kept_apart() -> None:
 
 
 def test_moored_zero_length_steps_are_kept() -> None:
-    df = pd.DataFrame({"mmsi": 273000001,
-                       "timestamp": T0 + pd.to_timedelta(np.arange(50) * 3, unit="min"),
-                       "lat": 37.4769, "lon": 49.4718, "sog_kn": 0.0})
+    df = pd.DataFrame(
+        {
+            "mmsi": 273000001,
+            "timestamp": T0 + pd.to_timedelta(np.arange(50) * 3, unit="min"),
+            "lat": 37.4769,
+            "lon": 49.4718,
+            "sog_kn": 0.0,
+        }
+    )
     tracks, ledger = clean(canon(df))
     assert len(tracks) == 50 and ledger.empty
 
@@ -148,8 +194,9 @@ def test_result_independent_of_row_order_and_duplication(seed: int) -> None:
 
 
 def test_find_position_jumps_empty() -> None:
-    rows, speed = find_position_jumps(np.empty(0, "int64"), np.empty(0, "int64"),
-                                      np.empty(0), np.empty(0))
+    rows, speed = find_position_jumps(
+        np.empty(0, "int64"), np.empty(0, "int64"), np.empty(0), np.empty(0)
+    )
     assert rows.size == 0 and speed.size == 0
 
 
@@ -157,10 +204,10 @@ def test_teleport_excursion_is_dropped_not_the_track_after_it() -> None:
     # 3 reports teleported 400 km away, then the real track resumes 5.5 h later at a
     # point that is reachable (< 50 kn) from the teleport but also from the true track:
     # the excursion must go, the real track after it must stay.
-    a = track(422000001, 30)                                   # 42.00 .. 42.29 N
-    tele = track(422000001, 3, step_min=1, lat0=45.6)          # 400 km north
+    a = track(422000001, 30)  # 42.00 .. 42.29 N
+    tele = track(422000001, 3, step_min=1, lat0=45.6)  # 400 km north
     tele["timestamp"] += pd.Timedelta(minutes=300)
-    b = track(422000001, 40, lat0=43.5)                        # resumes 130 km on
+    b = track(422000001, 40, lat0=43.5)  # resumes 130 km on
     b["timestamp"] += pd.Timedelta(hours=10)
     tracks, ledger = clean(canon(pd.concat([a, tele, b], ignore_index=True)))
     assert sorted(ledger["source_row"]) == [31, 32, 33]

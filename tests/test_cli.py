@@ -12,13 +12,22 @@ import pytest
 
 from caspian_ais.cli import main
 
-MC_HEADER = ("MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSign,VesselType,"
-             "Status,Length,Width,Draft,Cargo,TransceiverClass")
+MC_HEADER = (
+    "MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSign,VesselType,"
+    "Status,Length,Width,Draft,Cargo,TransceiverClass"
+)
 
 
-def marinecadastre_csv(path: Path, n_vessels: int = 3, n: int = 40, *, gap_after: int = 20,
-                       gap_h: float = 8.0, seed: int = 0) -> pd.DataFrame:
-    """Write a MarineCadastre CSV: reports every 10 min, with one silence of gap_h hours per vessel."""
+def marinecadastre_csv(
+    path: Path,
+    n_vessels: int = 3,
+    n: int = 40,
+    *,
+    gap_after: int = 20,
+    gap_h: float = 8.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write a MarineCadastre CSV: a report every 10 min, one silence of gap_h hours per vessel."""
     rng = np.random.default_rng(seed)
     rows = []
     for v in range(n_vessels):
@@ -28,18 +37,38 @@ def marinecadastre_csv(path: Path, n_vessels: int = 3, n: int = 40, *, gap_after
         t = pd.Timestamp("2022-09-01") + pd.to_timedelta(dt, unit="s")
         lat = 42.0 + v * 0.2 + np.arange(n) * 0.01
         lon = 50.0 + rng.normal(0, 0.001, n)
-        rows.append(pd.DataFrame({
-            "MMSI": mmsi, "BaseDateTime": t.strftime("%Y-%m-%dT%H:%M:%S"), "LAT": lat.round(5),
-            "LON": lon.round(5), "SOG": 10.0, "COG": 0.0, "Heading": 511, "VesselName": f"SHIP {v}",
-            "IMO": "IMO9198731", "CallSign": "UBCD", "VesselType": 70, "Status": 0, "Length": 120,
-            "Width": 16, "Draft": 4.5, "Cargo": 70, "TransceiverClass": "A"}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "MMSI": mmsi,
+                    "BaseDateTime": t.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "LAT": lat.round(5),
+                    "LON": lon.round(5),
+                    "SOG": 10.0,
+                    "COG": 0.0,
+                    "Heading": 511,
+                    "VesselName": f"SHIP {v}",
+                    "IMO": "IMO9198731",
+                    "CallSign": "UBCD",
+                    "VesselType": 70,
+                    "Status": 0,
+                    "Length": 120,
+                    "Width": 16,
+                    "Draft": 4.5,
+                    "Cargo": 70,
+                    "TransceiverClass": "A",
+                }
+            )
+        )
     df = pd.concat(rows, ignore_index=True)
     df.to_csv(path, index=False)
     return df
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "caspian_ais.cli", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "caspian_ais.cli", *args], capture_output=True, text=True
+    )
 
 
 def test_analyze_writes_contract_files(tmp_path: Path) -> None:
@@ -48,8 +77,18 @@ def test_analyze_writes_contract_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["analyze", str(src), "--out", str(out), "--min-gap", "6h", "--quiet"]) == 0
     gaps = pd.read_csv(out / "gaps.csv")
-    assert list(gaps.columns[:10]) == ["mmsi", "start_time", "end_time", "duration_h", "start_lat",
-                                       "start_lon", "end_lat", "end_lon", "distance_km", "implied_speed_kn"]
+    assert list(gaps.columns[:10]) == [
+        "mmsi",
+        "start_time",
+        "end_time",
+        "duration_h",
+        "start_lat",
+        "start_lon",
+        "end_lat",
+        "end_lon",
+        "distance_km",
+        "implied_speed_kn",
+    ]
     assert sorted(gaps["mmsi"]) == [273000100, 273000101, 273000102]
     assert np.allclose(gaps["duration_h"], 8.0)
     assert gaps["start_time"].str.endswith("Z").all()

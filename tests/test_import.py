@@ -12,7 +12,17 @@ import caspian_ais
 
 @pytest.mark.parametrize(
     "module",
-    ["duckdb", "polars", "dask", "distributed", "matplotlib", "movingpandas", "hypothesis", "pyais", "nbclient"],
+    [
+        "duckdb",
+        "polars",
+        "dask",
+        "distributed",
+        "matplotlib",
+        "movingpandas",
+        "hypothesis",
+        "pyais",
+        "nbclient",
+    ],
 )
 def test_import_pulls_in_no_optional_dependency(module: str) -> None:
     code = f"import sys, caspian_ais; sys.exit(1 if {module!r} in sys.modules else 0)"
