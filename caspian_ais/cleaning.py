@@ -408,9 +408,14 @@ def find_position_jumps(
             drop_seg = np.unique(np.where(size[right] < size[left], right, left))
             to_drop = np.isin(seg, drop_seg)
         di = np.flatnonzero(to_drop)
-        step_into = np.concatenate([[0.0], v])[di]
+        # every row of a dropped stretch reports the impossible step at its edge
+        edge = np.zeros(k)
+        np.maximum.at(edge, bi, v[bi])
+        np.maximum.at(edge, bi + 1, v[bi])
+        starts = np.flatnonzero(np.concatenate([[True], np.diff(di) != 1]))
+        run_speed = np.maximum.reduceat(edge[di], starts)
         dropped.append(alive[di])
-        speeds.append(np.where(first[di], np.concatenate([v, [0.0]])[di], step_into))
+        speeds.append(np.repeat(run_speed, np.diff(np.append(starts, len(di)))))
         alive = alive[~to_drop]
     if not dropped:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype="float64")

@@ -42,6 +42,7 @@ __all__ = [
     "SortedTracks",
     "sort_tracks",
     "to_timedelta",
+    "co_onset",
     "detect_gaps",
 ]
 
@@ -68,12 +69,12 @@ REASONS: dict[str, str] = {
     "kept reporting during the silence",
     "dark_unscored": "suspicious: no reception model was given, the gap is long enough",
     "dark_between_passes": "suspicious: poorly covered water (or a receiver outage), but "
-    "vessels in poorly covered water nearby were heard during the gap (satellite passes) "
-    "while this vessel, under way, was not",
+    "satellite passes that heard the other vessels in such water happened during the gap "
+    "while this vessel, under way, was not heard",
     "off_at_berth": "suspicious: both ends inside the same port area (AIS off at berth); "
     "a visible call, never a dark port call",
-    "co_silence": "not suspicious: other vessels near the gap ends also went quiet "
-    "(receiver outage more likely than a switch-off)",
+    "co_silence": "not suspicious: other vessels near the gap ends also went quiet, or "
+    "went quiet at the same time and place (receiver outage more likely than a switch-off)",
     "poor_coverage": "not suspicious: vessels are rarely heard on the gap's path, and "
     "neither were the vessels in such water nearby during the gap",
     "implausible_speed": "not suspicious: the implied speed across the gap is impossible, "
@@ -105,6 +106,8 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
     "co_silence_wide",
     "start_quality",
     "end_quality",
+    "passes",
+    "co_onset",
     "suspicious",
     "reason",
 )
@@ -643,7 +646,8 @@ def _core_gaps(
 
 
 _BUILD_OPTIONS = ("cell_deg", "heard_max_h", "max_interval_h", "prior_heard", "prior_missed",
-                  "bin_h", "max_bins", "wide_cell_deg", "poor_quality")
+                  "bin_h", "max_bins", "wide_cell_deg", "poor_quality", "pass_bin_min",
+                  "pass_min_vessels")
 _SCORE_OPTIONS = ("radius_km", "min_expected_bins", "wide_radius_km", "min_expected_wide_bins",
                   "co_silence_parts", "normal_co_silence", "max_path_samples")
 
@@ -686,7 +690,12 @@ def _enrich(
     max_co_silence: float,
     max_speed_kn: float,
     moving_min_kn: float,
-    max_co_silence_wide: float,
+    min_passes_moving: int,
+    min_passes: int,
+    kept_moving_ratio: float,
+    min_co_onset: int,
+    onset_window_h: float,
+    onset_radius_km: float,
     reception_options: dict[str, Any],
 ) -> pd.DataFrame:
     n = len(gaps)
@@ -770,22 +779,27 @@ def _enrich(
         g["co_silence_wide"] = sc["co_silence_wide"].to_numpy()
         g["start_quality"] = sc["start_quality"].to_numpy()
         g["end_quality"] = sc["end_quality"].to_numpy()
+        g["passes"] = sc["passes"].to_numpy(dtype=np.int64)
     else:
         g["start_quality"] = np.nan
         g["end_quality"] = np.nan
         g["reception_score"] = np.nan
         g["co_silence"] = np.nan
         g["co_silence_wide"] = np.nan
+        g["passes"] = np.zeros(n, dtype=np.int64)
+    g["co_onset"] = co_onset(g, window_h=onset_window_h, radius_km=onset_radius_km)
     # suspicious and reason (first rule that applies)
     dur = g["duration_h"].to_numpy()
     speed = g["implied_speed_kn"].to_numpy()
     score = g["reception_score"].to_numpy()
     co = g["co_silence"].to_numpy()
-    cow = g["co_silence_wide"].to_numpy()
     poor = score < min_score
     # in satellite-only water a vessel under way is heard at nearly every pass (a Class A
     # transmitter sends every 10 s); a moored or anchored one (every 3 min) or a Class B
-    # one often is not, so silence between passes only counts against moving Class A
+    # one often is not, so silence through passes only counts against Class A vessels
+    # under way at both ends: one whole pass when the vessel kept moving across the gap
+    # (implied speed at least kept_moving_ratio of its speed at the ends), min_passes
+    # when it may have stopped (anchored or moored) somewhere in between
     s_sog = g["start_sog_kn"].to_numpy(dtype=np.float64)
     e_sog = g["end_sog_kn"].to_numpy(dtype=np.float64)
     moving = ((s_sog >= moving_min_kn) | np.isnan(s_sog)) & (
@@ -793,16 +807,21 @@ def _enrich(
     if "ais_class" in tracks:
         cls_b = _column_at(tracks, "ais_class", s_src).astype(object).to_numpy() == "B"
         moving &= ~cls_b
-    passes_ok = moving & (cow <= max_co_silence_wide)
+    n_pass = g["passes"].to_numpy(dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        kept_moving = speed >= kept_moving_ratio * np.fmin(s_sog, e_sog)
+    passes_ok = moving & (((n_pass >= min_passes_moving) & kept_moving)
+                          | (n_pass >= min_passes))
+    outage = (co > max_co_silence) | (g["co_onset"].to_numpy() >= min_co_onset)
     same_port = (g["start_in_port"].to_numpy(bool) & g["end_in_port"].to_numpy(bool)
                  & (g["start_port"].to_numpy(dtype=object) == g["end_port"].to_numpy(dtype=object)))
     conds = [
         ~closed,
         dur < suspicious_min_h,
         speed > max_speed_kn,
-        (co > max_co_silence) & ~(passes_ok & (cow <= max_co_silence_wide / 2)),
+        outage & ~passes_ok,
         poor & ~passes_ok,
-        poor | (co > max_co_silence),  # (already passed the tests above)
+        poor | outage,  # (already passed the tests above)
         same_port,
         np.ones(n, dtype=bool),
     ]
@@ -813,6 +832,49 @@ def _enrich(
     g["suspicious"] = np.isin(reason, ["off_at_berth", "dark_between_passes", last])
     g["reason"] = pd.array(reason.astype(object), dtype="str")
     return g[list(GAP_COLUMNS + CONTEXT_COLUMNS)]
+
+
+def co_onset(gaps: pd.DataFrame, *, window_h: float = 1.0, radius_km: float = 30.0
+             ) -> np.ndarray:
+    """Number of *other* vessels whose gap began near each gap's start, in time and place.
+
+    A receiver outage silences every vessel in the station's range at once, so their gaps
+    begin together; a deliberate switch-off is a single vessel's. For each gap, counts the
+    distinct other MMSIs of ``gaps`` whose ``start_time`` lies within ``window_h`` and whose
+    start position lies within ``radius_km`` (great circle). Vectorised: one sort by start
+    time and a ``searchsorted`` window, then the candidate pairs.
+
+    Examples
+    --------
+    >>> g = pd.DataFrame({"mmsi": [1, 2, 3], "start_lat": [40.0, 40.1, 42.0],
+    ...     "start_lon": [50.0, 50.0, 50.0], "start_time": pd.to_datetime(
+    ...     ["2023-01-01 00:00", "2023-01-01 00:30", "2023-01-01 00:10"], utc=True)})
+    >>> co_onset(g).tolist()
+    [1, 1, 0]
+    """
+    n = len(gaps)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    s = gaps["start_time"]
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    t = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    o = np.argsort(t, kind="stable")
+    ts = t[o]
+    w = int(round(window_h * _NS_PER_H))
+    lo = np.searchsorted(ts, t - w, side="left")
+    hi = np.searchsorted(ts, t + w, side="right")
+    cnt = hi - lo
+    rep = np.repeat(np.arange(n), cnt)
+    j = o[np.repeat(lo, cnt) + (np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt))]
+    la = gaps["start_lat"].to_numpy(np.float64)
+    lo_ = gaps["start_lon"].to_numpy(np.float64)
+    mm = gaps["mmsi"].to_numpy(np.int64)
+    ok = (mm[rep] != mm[j]) & (haversine_km(la[rep], lo_[rep], la[j], lo_[j]) <= radius_km)
+    if not ok.any():
+        return np.zeros(n, dtype=np.int64)
+    pairs = pd.DataFrame({"g": rep[ok], "m": mm[j[ok]]}).drop_duplicates()
+    return np.bincount(pairs["g"].to_numpy(), minlength=n).astype(np.int64)
 
 
 def detect_gaps(
@@ -830,7 +892,12 @@ def detect_gaps(
     max_co_silence: float = 0.5,
     max_speed_kn: float = 50.0,
     moving_min_kn: float = 3.0,
-    max_co_silence_wide: float = 0.4,
+    min_passes_moving: int = 1,
+    min_passes: int = 4,
+    kept_moving_ratio: float = 0.5,
+    min_co_onset: int = 2,
+    onset_window_h: float = 1.0,
+    onset_radius_km: float = 30.0,
     **reception_options: Any,
 ) -> pd.DataFrame:
     """Find every AIS gap: a silence of at least ``min_gap`` between consecutive reports.
@@ -882,12 +949,24 @@ def detect_gaps(
         A gap whose implied speed exceeds this is not suspicious (identity or position
         error more likely than a switch-off).
     moving_min_kn : float, default 3.0
-        In poorly covered water a gap is suspicious only if the vessel was under way (at
-        least this speed at both ends) and not Class B, and vessels in such water nearby
-        were heard during it (``co_silence_wide <= max_co_silence_wide``): only a moving
-        Class A transmitter is reliably heard by a satellite pass.
-    max_co_silence_wide : float, default 0.4
-        See ``moving_min_kn``.
+        In poorly covered water (or during an outage) a gap is suspicious only if the
+        vessel was under way (at least this speed at both ends), is not Class B, and
+        satellite passes that heard other vessels happened during the gap (``passes``):
+        only a moving Class A transmitter is reliably heard by a satellite pass.
+    min_passes_moving : int, default 1
+        Passes needed when the vessel kept moving across the gap (implied speed at least
+        ``kept_moving_ratio`` times the lower of its speeds at the two ends).
+    min_passes : int, default 4
+        Passes needed otherwise (it may have anchored or moored in between, when it
+        reports only every 3 minutes and a pass often misses it).
+    kept_moving_ratio : float, default 0.5
+        See ``min_passes_moving``.
+    min_co_onset : int, default 2
+        A gap is explained by a receiver outage (``co_silence``) when at least this many
+        *other* vessels began a gap within ``onset_window_h`` and ``onset_radius_km`` of
+        its start (``co_onset``), unless passes heard during it say otherwise.
+    onset_window_h, onset_radius_km : float, default 1.0, 30.0
+        See ``min_co_onset``.
     **reception_options
         Passed to :func:`caspian_ais.reception.build_reception_model` and
         :func:`caspian_ais.reception.score_gaps` (e.g. ``cell_deg``, ``radius_cells``).
@@ -918,6 +997,9 @@ def detect_gaps(
     >>> g[["mmsi", "duration_h", "gap_id"]].to_dict("records")
     [{'mmsi': 273000001, 'duration_h': 6.0, 'gap_id': '273000001-1685577600'}]
     """
+    rule_options = dict(min_passes_moving=min_passes_moving, min_passes=min_passes,
+                        kept_moving_ratio=kept_moving_ratio, min_co_onset=min_co_onset,
+                        onset_window_h=onset_window_h, onset_radius_km=onset_radius_km)
     td = to_timedelta(min_gap)
     min_gap_ns = int(td.value)
     if min_gap_ns <= 0:
@@ -939,7 +1021,7 @@ def detect_gaps(
                            reception_model=False, suspicious_min_h=suspicious_min_h,
                            min_score=min_score, max_co_silence=max_co_silence,
                            max_speed_kn=max_speed_kn, moving_min_kn=moving_min_kn,
-                           max_co_silence_wide=max_co_silence_wide, reception_options={})
+                           reception_options={}, **rule_options)
         return gaps
     st = sort_tracks(tracks)
     gaps, s_rows, e_rows = _core_gaps(
@@ -954,6 +1036,5 @@ def detect_gaps(
         gaps, tracks, st, s_rows, e_rows, ports=ports, window_h=window_h,
         reception_model=reception_model, suspicious_min_h=suspicious_min_h,
         min_score=min_score, max_co_silence=max_co_silence, max_speed_kn=max_speed_kn,
-        moving_min_kn=moving_min_kn, max_co_silence_wide=max_co_silence_wide,
-        reception_options=reception_options,
+        moving_min_kn=moving_min_kn, reception_options=reception_options, **rule_options,
     )

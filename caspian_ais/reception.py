@@ -122,6 +122,30 @@ class ReceptionModel:
     _quality: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     _local: _Occupancy | None = field(repr=False, default=None)
     _wide: _Occupancy | None = field(repr=False, default=None)
+    #: detected satellite passes (runs of pass bins): start and end (exclusive), ns
+    pass_start_ns: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    pass_end_ns: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
+    pass_bin_min: float = 10.0
+    pass_min_vessels: int = 5
+
+    def passes_within(self, t_start_ns: np.ndarray, t_end_ns: np.ndarray) -> np.ndarray:
+        """Number of detected passes lying wholly inside each interval.
+
+        A pass counts only when it starts in a later pass bin than ``t_start`` and ends
+        in an earlier one than ``t_end``: a pass that heard the vessel just before (after)
+        the silence is not one that missed it.
+        """
+        a = np.asarray(t_start_ns, np.int64)
+        b = np.asarray(t_end_ns, np.int64)
+        if self.pass_start_ns.size == 0:
+            return np.zeros(a.shape, dtype=np.int64)
+        w = int(round(self.pass_bin_min * 60e9))
+        # first pass starting at or after the bin following t_start's bin
+        a_next = (a - self.t0_ns) // w * w + w + self.t0_ns
+        b_bin = (b - self.t0_ns) // w * w + self.t0_ns
+        i0 = np.searchsorted(self.pass_start_ns, a_next, side="left")
+        i1 = np.searchsorted(self.pass_end_ns, b_bin, side="right")
+        return np.maximum(i1 - i0, 0).astype(np.int64)
 
     @property
     def prior_quality(self) -> float:
@@ -297,6 +321,8 @@ def build_reception_model(
     max_bins: int = 20_000_000,
     wide_cell_deg: float = 1.0,
     poor_quality: float = 0.5,
+    pass_bin_min: float = 10.0,
+    pass_min_vessels: int = 5,
     order: np.ndarray | None = None,
 ) -> ReceptionModel:
     """Learn reception quality per grid cell x month, and traffic per cell x hour.
@@ -329,6 +355,15 @@ def build_reception_model(
         water (GFW's 1-degree satellite-reception grid).
     poor_quality : float, default 0.5
         Cells of lower quality count as poorly covered for the coarse grid.
+    pass_bin_min : float, default 10.0
+        Width (minutes) of the time bins in which satellite passes are detected: a
+        low-orbit AIS satellite sees a region for about 10 minutes per pass.
+    pass_min_vessels : int, default 5
+        A time bin is a *pass bin* when at least this many distinct vessels were heard
+        in poorly covered water during it. Outside a pass, poorly covered water is heard
+        only at the edge of station range, by ones and twos; a satellite hears every
+        transmitting vessel of its footprint at once. Consecutive pass bins form one
+        pass (:meth:`ReceptionModel.passes_within`).
     order : numpy.ndarray, optional
         Row positions sorting ``tracks`` by ``(mmsi, timestamp)``, if already known
         (saves a sort).
@@ -458,6 +493,8 @@ def build_reception_model(
     poor = valid & (row_quality < poor_quality)
     wcid = cell_ids(lat[poor], lon[poor], wide_cell_deg)
     wide = _Occupancy.build(wcid, tb[poor], mmsi[poor], n_bins)
+    p_start, p_end = _detect_passes(t_ns[poor], vcode[poor], t_lo, pass_bin_min,
+                                    pass_min_vessels)
     return ReceptionModel(
         cells=table,
         cell_deg=cell_deg,
@@ -473,7 +510,38 @@ def build_reception_model(
         poor_quality=poor_quality,
         _local=local,
         _wide=wide,
+        pass_start_ns=p_start,
+        pass_end_ns=p_end,
+        pass_bin_min=pass_bin_min,
+        pass_min_vessels=pass_min_vessels,
     )
+
+
+def _detect_passes(t_ns: np.ndarray, vcode: np.ndarray, t0_ns: int, bin_min: float,
+                   min_vessels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Satellite passes from the reports heard in poorly covered water.
+
+    A bin of ``bin_min`` minutes is a pass bin when at least ``min_vessels`` distinct
+    vessels were heard in it; runs of consecutive pass bins are passes. Returns each
+    pass's start and end (exclusive) in ns.
+    """
+    e = np.zeros(0, np.int64)
+    if t_ns.size == 0:
+        return e, e
+    w = int(round(bin_min * 60e9))
+    b = (t_ns - t0_ns) // w
+    nb = int(b.max()) + 1
+    nv = int(vcode.max()) + 1
+    pair = np.unique(b * nv + vcode)  # distinct (bin, vessel)
+    count = np.bincount(pair // nv, minlength=nb)
+    hit = count >= min_vessels
+    if not hit.any():
+        return e, e
+    prev = np.r_[False, hit[:-1]]
+    nxt = np.r_[hit[1:], False]
+    starts = np.flatnonzero(hit & ~prev)
+    ends = np.flatnonzero(hit & ~nxt) + 1
+    return starts.astype(np.int64) * w + t0_ns, ends.astype(np.int64) * w + t0_ns
 
 
 def _neighbourhood(cid: np.ndarray, radius_cells: int, cell_deg: float) -> np.ndarray:
@@ -535,8 +603,10 @@ def score_gaps(
         quality among the cells on the line between the gap ends, including the ends'
         cells), ``start_quality``, ``end_quality``, ``co_silence`` (0-1:
         ``1 - observed / expected`` occupied cell-hours near the gap ends during the gap,
-        NaN when unknown), ``heard_bins``, ``expected_bins`` and ``co_silence_wide`` (the
-        same on the coarse grid of poorly covered water within ``wide_radius_km``).
+        NaN when unknown), ``heard_bins``, ``expected_bins``, ``co_silence_wide`` (the
+        same on the coarse grid of poorly covered water within ``wide_radius_km``) and
+        ``passes`` (satellite passes wholly inside the gap, see
+        :meth:`ReceptionModel.passes_within`).
 
     Examples
     --------
@@ -551,7 +621,7 @@ def score_gaps(
     out = pd.DataFrame(index=gaps.index)
     if n == 0:
         for c in ("reception_score", "start_quality", "end_quality", "co_silence",
-                  "heard_bins", "expected_bins", "co_silence_wide"):
+                  "heard_bins", "expected_bins", "co_silence_wide", "passes"):
             out[c] = pd.Series([], dtype="float64")
         return out
     s_ns = _ns(gaps["start_time"])
@@ -608,6 +678,7 @@ def score_gaps(
     out["expected_bins"] = x
     cw, ow, xw = silence(wide_radius_km, True, min_expected_wide_bins)
     out["co_silence_wide"] = cw
+    out["passes"] = np.where(closed, model.passes_within(s_ns, e_use), 0)
     return out
 
 

@@ -149,6 +149,9 @@ def test_relocation_drops_the_shorter_stretch() -> None:
     b["timestamp"] += pd.Timedelta(minutes=300 + 10)
     tracks, ledger = clean(canon(pd.concat([a, b], ignore_index=True)))
     assert len(tracks) == 30 and (ledger["reason"] == "position_jump").sum() == 5
+    # each dropped row reports the impossible step at the edge of its stretch
+    speeds = ledger["detail"].str.extract(r"implied speed ([0-9.]+) kn")[0].astype(float)
+    assert (speeds > 50.0).all()
 
 
 def test_non_vessel_mmsi_kept_apart() -> None:

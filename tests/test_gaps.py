@@ -282,3 +282,41 @@ def test_ship_type_filled_from_other_reports() -> None:
     t["ship_type"] = pd.array([pd.NA, pd.NA, 70, 70], dtype="Int16")
     g = detect_gaps(t, ports=PORTS, reception_model=False)
     assert g.iloc[0]["ship_type"] == 70
+
+
+def test_co_onset_window_and_radius_boundaries() -> None:
+    from caspian_ais.gaps import co_onset
+
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    g = pd.DataFrame({
+        "mmsi": [1, 2, 3, 4],
+        "start_time": [t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=1, seconds=1),
+                       t0],
+        "start_lat": [40.0, 40.0, 40.0, 40.0 + 30.5 / 111.195],
+        "start_lon": [50.0, 50.0, 50.0, 50.0],
+    })
+    # exactly 1 h apart counts (inclusive); 1 h 1 s does not; 30.5 km is beyond 30 km
+    assert co_onset(g, window_h=1.0, radius_km=30.0).tolist() == [1, 2, 1, 0]
+    # the same vessel never counts for itself
+    assert co_onset(g.assign(mmsi=1)).tolist() == [0, 0, 0, 0]
+
+
+def test_co_onset_makes_outage_not_suspicious() -> None:
+    # three vessels in good coverage fall silent together: a receiver outage
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    rows = []
+    for v in range(3):
+        for k in range(40):  # heard every 6 min, then 10 h of silence, then again
+            rows.append((273000001 + v, t0 + pd.Timedelta(minutes=6 * k), 42.0, 51.0 + 0.01 * v))
+            rows.append((273000001 + v, t0 + pd.Timedelta(hours=14, minutes=6 * k), 42.0,
+                         51.0 + 0.01 * v))
+    t = pd.DataFrame(rows, columns=["mmsi", "timestamp", "lat", "lon"])
+    # without a reception model only the onset evidence is there
+    g = detect_gaps(t, "6h", reception_model=False)
+    assert (g["co_onset"] == 2).all()
+    assert set(g["reason"]) == {"co_silence"} and not g["suspicious"].any()
+    # boundary: 2 >= 2 applies, 2 >= 3 does not
+    g3 = detect_gaps(t, "6h", reception_model=False, min_co_onset=3)
+    assert set(g3["reason"]) == {"dark_unscored"}
+    # with the learned model the neighbours' silence says the same
+    assert not detect_gaps(t, "6h")["suspicious"].any()

@@ -129,3 +129,45 @@ def test_empty_inputs() -> None:
     assert m.cells.empty
     g = detect_gaps(t, ports=PORTS)
     assert g.empty and "suspicious" in g
+
+
+# --- satellite passes ---------------------------------------------------------------
+
+
+def _pass_table(n_vessels: int, *, minute: int = 25) -> pd.DataFrame:
+    """``n_vessels`` each heard once in poorly covered water at 00:``minute`` (a burst)."""
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    rows = []
+    for v in range(n_vessels):
+        # two reports 3 h apart (missed time: a poorly covered cell), one in the burst
+        for h in (0.0, 3.0):
+            rows.append((273000100 + v, t0 + pd.Timedelta(hours=h), 42.0, 51.0 + 0.01 * v))
+        rows.append((273000100 + v, t0 + pd.Timedelta(hours=10, minutes=minute), 42.0,
+                     51.0 + 0.01 * v))
+        rows.append((273000100 + v, t0 + pd.Timedelta(hours=13, minutes=minute), 42.0,
+                     51.0 + 0.01 * v))
+    return pd.DataFrame(rows, columns=["mmsi", "timestamp", "lat", "lon"])
+
+
+def test_pass_detection_threshold_boundary() -> None:
+    # exactly pass_min_vessels distinct vessels in one bin make a pass; one fewer does not
+    at = build_reception_model(_pass_table(5), pass_min_vessels=5)
+    below = build_reception_model(_pass_table(4), pass_min_vessels=5)
+    assert at.pass_start_ns.size >= 1
+    assert below.pass_start_ns.size == 0
+
+
+def test_passes_within_counts_only_whole_passes() -> None:
+    m = build_reception_model(_pass_table(6), pass_min_vessels=5)
+    p0 = int(m.pass_start_ns[0])
+    p1 = int(m.pass_end_ns[0])
+    hour = 3_600_000_000_000
+    w = int(m.pass_bin_min * 60e9)
+    # a gap from well before to well after the pass contains it
+    assert m.passes_within(np.array([p0 - 2 * hour]), np.array([p1 + 2 * hour]))[0] == 1
+    # a gap starting inside the pass's first bin (the pass heard the vessel) does not
+    assert m.passes_within(np.array([p0 + 1]), np.array([p1 + 2 * hour]))[0] == 0
+    # nor one ending in the pass's last bin
+    assert m.passes_within(np.array([p0 - 2 * hour]), np.array([p1 - 1]))[0] == 0
+    # boundary: starting in the bin just before the pass counts it
+    assert m.passes_within(np.array([p0 - w]), np.array([p1 + w]))[0] == 1
