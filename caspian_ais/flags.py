@@ -41,7 +41,7 @@ def mid_table() -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def _lookup() -> tuple[np.ndarray, np.ndarray]:
     t = mid_table()
-    codes = np.array([""] + sorted(set(t["iso2"])), dtype=object)
+    codes = np.array([None, *sorted(set(t["iso2"]))], dtype=object)
     index = {c: i for i, c in enumerate(codes)}
     lut = np.zeros(1000, dtype=np.int16)
     lut[t["mid"].to_numpy()] = [index[c] for c in t["iso2"]]
@@ -94,12 +94,14 @@ def flag_state_from_mmsi(mmsi: npt.ArrayLike) -> pd.Series:
     """
     lut, codes = _lookup()
     index = mmsi.index if isinstance(mmsi, pd.Series) else None
-    values = pd.to_numeric(
-        pd.Series(np.atleast_1d(np.asarray(mmsi, dtype=object))), errors="coerce"
-    )
-    idx = lut[mid_of(values.fillna(-1).to_numpy(dtype="int64"))]
-    out = pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)
-    return out.where(idx > 0)
+    arr = np.atleast_1d(np.asarray(mmsi))
+    if arr.dtype.kind in "iu":  # the canonical int64 column: no conversion
+        ints = arr.astype("int64", copy=False)
+    else:  # nullable or mixed input: unreadable values count as no MMSI
+        values = pd.to_numeric(pd.Series(arr.astype(object)), errors="coerce")
+        ints = values.fillna(-1).to_numpy(dtype="int64")
+    idx = lut[mid_of(ints)]
+    return pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)  # codes[0] is None
 
 
 def is_ship_mmsi(mmsi: npt.ArrayLike) -> np.ndarray:
