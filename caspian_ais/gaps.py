@@ -647,7 +647,7 @@ def _core_gaps(
 
 _BUILD_OPTIONS = ("cell_deg", "heard_max_h", "max_interval_h", "prior_heard", "prior_missed",
                   "bin_h", "max_bins", "wide_cell_deg", "poor_quality", "pass_bin_min",
-                  "pass_min_vessels")
+                  "pass_min_vessels", "report_interval_s", "heard_max_intervals")
 _SCORE_OPTIONS = ("radius_km", "min_expected_bins", "wide_radius_km", "min_expected_wide_bins",
                   "co_silence_parts", "normal_co_silence", "max_path_samples")
 
@@ -697,6 +697,8 @@ def _enrich(
     onset_window_h: float,
     onset_radius_km: float,
     reception_options: dict[str, Any],
+    min_passes_class_b: int = 8,
+    onset_intervals: float = 2.0,
 ) -> pd.DataFrame:
     n = len(gaps)
     g = gaps
@@ -787,7 +789,21 @@ def _enrich(
         g["co_silence"] = np.nan
         g["co_silence_wide"] = np.nan
         g["passes"] = np.zeros(n, dtype=np.int64)
-    g["co_onset"] = co_onset(g, window_h=onset_window_h, radius_km=onset_radius_km)
+    # effective reporting interval: in a thinned dump a gap's start is known only to
+    # within one interval, so gaps begun by one outage start up to an interval apart
+    # (a supplied model is authoritative: NaN there means "assume dense reporting")
+    delta_s = float(getattr(model, "report_interval_s", np.nan)) if scored else np.nan
+    if not scored:
+        from caspian_ais.reception import _interval_from_sorted
+
+        sog_o = (tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)[st.order]
+                 >= moving_min_kn) if "sog_kn" in tracks else None
+        delta_s = _interval_from_sorted(st.code, st.t_ns, sog_o, 6.0)
+    g.attrs["report_interval_s"] = delta_s
+    onset_h = onset_window_h
+    if np.isfinite(delta_s):
+        onset_h = max(onset_window_h, onset_intervals * delta_s / 3600.0)
+    g["co_onset"] = co_onset(g, window_h=onset_h, radius_km=onset_radius_km)
     # suspicious and reason (first rule that applies)
     dur = g["duration_h"].to_numpy()
     speed = g["implied_speed_kn"].to_numpy()
@@ -804,14 +820,17 @@ def _enrich(
     e_sog = g["end_sog_kn"].to_numpy(dtype=np.float64)
     moving = ((s_sog >= moving_min_kn) | np.isnan(s_sog)) & (
         (e_sog >= moving_min_kn) | np.isnan(e_sog))
+    cls_b = np.zeros(n, dtype=bool)
     if "ais_class" in tracks:
         cls_b = _column_at(tracks, "ais_class", s_src).astype(object).to_numpy() == "B"
-        moving &= ~cls_b
     n_pass = g["passes"].to_numpy(dtype=np.int64)
     with np.errstate(invalid="ignore"):
         kept_moving = speed >= kept_moving_ratio * np.fmin(s_sog, e_sog)
-    passes_ok = moving & (((n_pass >= min_passes_moving) & kept_moving)
-                          | (n_pass >= min_passes))
+    passes_ok = moving & ~cls_b & (((n_pass >= min_passes_moving) & kept_moving)
+                                   | (n_pass >= min_passes))
+    # a Class B unit (2 W, every 30 s under way) is heard by a pass only now and then:
+    # held to the satellites only when it kept moving through many of them
+    passes_ok |= moving & cls_b & (n_pass >= min_passes_class_b)
     outage = (co > max_co_silence) | (g["co_onset"].to_numpy() >= min_co_onset)
     same_port = (g["start_in_port"].to_numpy(bool) & g["end_in_port"].to_numpy(bool)
                  & (g["start_port"].to_numpy(dtype=object) == g["end_port"].to_numpy(dtype=object)))
@@ -898,6 +917,8 @@ def detect_gaps(
     min_co_onset: int = 2,
     onset_window_h: float = 1.0,
     onset_radius_km: float = 30.0,
+    min_passes_class_b: int = 8,
+    onset_intervals: float = 2.0,
     **reception_options: Any,
 ) -> pd.DataFrame:
     """Find every AIS gap: a silence of at least ``min_gap`` between consecutive reports.
@@ -967,6 +988,17 @@ def detect_gaps(
         its start (``co_onset``), unless passes heard during it say otherwise.
     onset_window_h, onset_radius_km : float, default 1.0, 30.0
         See ``min_co_onset``.
+    min_passes_class_b : int, default 8
+        A Class B vessel (2 W, a report every 30 s under way; a satellite pass hears it
+        only now and then) is held to the satellites only when it was under way at both
+        ends, kept moving across the gap and at least this many whole passes fell inside
+        it (at even odds per pass, eight passes all missed is under 1 %).
+    onset_intervals : float, default 2.0
+        In data thinned to one report per ``report_interval_s`` (the reception model's
+        estimate, :func:`caspian_ais.reception.estimate_report_interval_s`) a gap's start
+        is known only to within one interval, so the onset window is widened to
+        ``max(onset_window_h, onset_intervals x report_interval_s)``. No effect at one
+        report every 30 minutes or faster.
     **reception_options
         Passed to :func:`caspian_ais.reception.build_reception_model` and
         :func:`caspian_ais.reception.score_gaps` (e.g. ``cell_deg``, ``radius_cells``).
@@ -997,9 +1029,11 @@ def detect_gaps(
     >>> g[["mmsi", "duration_h", "gap_id"]].to_dict("records")
     [{'mmsi': 273000001, 'duration_h': 6.0, 'gap_id': '273000001-1685577600'}]
     """
-    rule_options = dict(min_passes_moving=min_passes_moving, min_passes=min_passes,
-                        kept_moving_ratio=kept_moving_ratio, min_co_onset=min_co_onset,
-                        onset_window_h=onset_window_h, onset_radius_km=onset_radius_km)
+    rule_options: dict[str, Any] = dict(
+        min_passes_moving=min_passes_moving, min_passes=min_passes,
+        kept_moving_ratio=kept_moving_ratio, min_co_onset=min_co_onset,
+        onset_window_h=onset_window_h, onset_radius_km=onset_radius_km,
+        min_passes_class_b=min_passes_class_b, onset_intervals=onset_intervals)
     td = to_timedelta(min_gap)
     min_gap_ns = int(td.value)
     if min_gap_ns <= 0:

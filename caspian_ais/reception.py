@@ -40,7 +40,8 @@ import pandas as pd
 
 from caspian_ais.geodesy import haversine_km
 
-__all__ = ["ReceptionModel", "build_reception_model", "score_gaps", "cell_ids"]
+__all__ = ["ReceptionModel", "build_reception_model", "score_gaps", "cell_ids",
+           "estimate_report_interval_s", "scaled_for_interval"]
 
 _NS_PER_H = 3_600_000_000_000
 _KM_PER_DEG_LAT = 111.195
@@ -127,6 +128,8 @@ class ReceptionModel:
     pass_end_ns: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
     pass_bin_min: float = 10.0
     pass_min_vessels: int = 5
+    #: effective reporting interval of the data, seconds (estimated or given)
+    report_interval_s: float = float("nan")
 
     def passes_within(self, t_start_ns: np.ndarray, t_end_ns: np.ndarray) -> np.ndarray:
         """Number of detected passes lying wholly inside each interval.
@@ -309,6 +312,99 @@ def _missed_cells(la: np.ndarray, lo_a: np.ndarray, lb: np.ndarray, lo_b: np.nda
     return np.concatenate(out_i), np.concatenate(out_c)
 
 
+#: fewest intervals from which the reporting interval is estimated (fewer: NaN, no scaling)
+MIN_INTERVALS = 50
+#: most intervals the median is taken over (a regular subsample of them)
+MEDIAN_SAMPLE = 200_000
+
+
+def _median_interval(same: np.ndarray, dt: np.ndarray, moving_first: np.ndarray | None,
+                     max_interval_h: float) -> float:
+    """Median of the intervals ``dt`` (ns) between consecutive reports of one vessel
+    (``same``), positive, shorter than ``max_interval_h`` and, when ``moving_first`` is
+    given and leaves enough, starting at a report under way; seconds. NaN when fewer than
+    :data:`MIN_INTERVALS` qualify."""
+    ok = same & (dt > 0) & (dt < int(max_interval_h * _NS_PER_H))
+    if moving_first is not None:
+        ok_m = ok & moving_first
+        if np.count_nonzero(ok_m) >= MIN_INTERVALS:
+            ok = ok_m
+    idx = np.flatnonzero(ok)
+    if idx.size < MIN_INTERVALS:
+        return float("nan")
+    # a regular subsample of at most MEDIAN_SAMPLE intervals is plenty for a median
+    step = max(1, idx.size // MEDIAN_SAMPLE)
+    return float(np.median(dt[idx[::step]])) / 1e9
+
+
+def _interval_from_sorted(mmsi_o: np.ndarray, t_o: np.ndarray, moving_o: np.ndarray | None,
+                          max_interval_h: float) -> float:
+    """:func:`_median_interval` from arrays sorted by (mmsi, time)."""
+    if t_o.size < 2:
+        return float("nan")
+    return _median_interval(mmsi_o[1:] == mmsi_o[:-1], t_o[1:] - t_o[:-1],
+                            None if moving_o is None else moving_o[:-1], max_interval_h)
+
+
+def scaled_for_interval(report_interval_s: float, *, heard_max_h: float, pass_bin_min: float,
+                        heard_max_intervals: float = 2.0) -> tuple[float, float]:
+    """``(heard_max_h, pass_bin_min)`` for data reported every ``report_interval_s``
+    seconds: ``max(heard_max_h, heard_max_intervals x interval)`` and ``max(pass_bin_min,
+    interval)``. Thinned data show a vessel at most once per interval, at a time anywhere
+    in its slot. Unchanged when the interval is NaN or not positive.
+
+    Examples
+    --------
+    >>> scaled_for_interval(1800.0, heard_max_h=1.0, pass_bin_min=10.0)
+    (1.0, 30.0)
+    >>> scaled_for_interval(60.0, heard_max_h=1.0, pass_bin_min=10.0)
+    (1.0, 10.0)
+    """
+    d = float(report_interval_s)
+    if not (np.isfinite(d) and d > 0):
+        return heard_max_h, pass_bin_min
+    return (max(heard_max_h, heard_max_intervals * d / 3600.0),
+            max(pass_bin_min, d / 60.0))
+
+
+def estimate_report_interval_s(tracks: pd.DataFrame, *, moving_min_kn: float = 3.0,
+                               max_interval_h: float = 6.0,
+                               order: np.ndarray | None = None) -> float:
+    """Effective reporting interval of the data: the median interval between consecutive
+    reports of a vessel under way, in seconds.
+
+    Intervals count only when positive, shorter than ``max_interval_h`` (hours; longer
+    silences are gaps) and starting at a report with ``sog_kn`` at least ``moving_min_kn``
+    (all intervals when the table has no speeds or no vessel under way). Heard intervals
+    outnumber missed ones by far (one silence of hours against hundreds of reports in
+    covered water), so the median is the rate in well-covered water: about 2-10 s for a
+    raw terrestrial feed (ITU-R M.1371), 60 s for a dump thinned to one report a minute
+    (MarineCadastre), 1800 s for one thinned to one every 30 minutes.
+
+    Returns NaN (the callers then assume dense reporting and scale nothing) when fewer
+    than :data:`MIN_INTERVALS` (50) intervals qualify.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"mmsi": [1] * 60, "sog_kn": [10.0] * 60, "timestamp":
+    ...     pd.date_range("2023-06-01", periods=60, freq="30min", tz="UTC")})
+    >>> estimate_report_interval_s(t)
+    1800.0
+    """
+    mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
+    ts = tracks["timestamp"]
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    t_ns = ts.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if order is None:
+        order = _sorted_order(mmsi, t_ns)
+    moving = None
+    if "sog_kn" in tracks:
+        sog = tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
+        moving = (sog >= moving_min_kn)[order]
+    return _interval_from_sorted(mmsi[order], t_ns[order], moving, max_interval_h)
+
+
 def build_reception_model(
     tracks: pd.DataFrame,
     *,
@@ -323,6 +419,8 @@ def build_reception_model(
     poor_quality: float = 0.5,
     pass_bin_min: float = 10.0,
     pass_min_vessels: int = 5,
+    report_interval_s: float | None = None,
+    heard_max_intervals: float = 2.0,
     order: np.ndarray | None = None,
 ) -> ReceptionModel:
     """Learn reception quality per grid cell x month, and traffic per cell x hour.
@@ -364,6 +462,18 @@ def build_reception_model(
         only at the edge of station range, by ones and twos; a satellite hears every
         transmitting vessel of its footprint at once. Consecutive pass bins form one
         pass (:meth:`ReceptionModel.passes_within`).
+    report_interval_s : float, optional
+        Effective reporting interval of the data, seconds; default estimated with
+        :func:`estimate_report_interval_s` (median interval under way). A dump thinned to
+        one report per ``report_interval_s`` shows a vessel at most once per interval,
+        and the kept report's time lies anywhere in its slot, so a ten-minute satellite
+        pass appears as a burst at least one interval wide: the pass bins are
+        ``max(pass_bin_min, report_interval_s)`` wide. No effect at one report a minute
+        or faster.
+    heard_max_intervals : float, default 2.0
+        An interval is heard time when at most ``max(heard_max_h, heard_max_intervals x
+        report_interval_s)`` long: with data thinned to one report an hour, an interval
+        of an hour loses nothing. No effect at one report every 30 minutes or faster.
     order : numpy.ndarray, optional
         Row positions sorting ``tracks`` by ``(mmsi, timestamp)``, if already known
         (saves a sort).
@@ -409,6 +519,16 @@ def build_reception_model(
     del om
     dt = ot[1:] - ot[:-1]
     del ot
+    if report_interval_s is None:
+        moving = None
+        if "sog_kn" in tracks:
+            sog = tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
+            moving = sog[order[:-1]] >= 3.0
+        report_interval_s = _median_interval(same, dt, moving, max_interval_h)
+    delta_s = float(report_interval_s)
+    heard_max_h, pass_bin_min = scaled_for_interval(
+        delta_s, heard_max_h=heard_max_h, pass_bin_min=pass_bin_min,
+        heard_max_intervals=heard_max_intervals)
     heard_ns = int(heard_max_h * _NS_PER_H)
     vcode = pd.factorize(mmsi)[0].astype(np.int64)
     nv = int(vcode.max()) + 1
@@ -514,6 +634,7 @@ def build_reception_model(
         pass_end_ns=p_end,
         pass_bin_min=pass_bin_min,
         pass_min_vessels=pass_min_vessels,
+        report_interval_s=delta_s,
     )
 
 

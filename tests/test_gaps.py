@@ -320,3 +320,61 @@ def test_co_onset_makes_outage_not_suspicious() -> None:
     assert set(g3["reason"]) == {"dark_unscored"}
     # with the learned model the neighbours' silence says the same
     assert not detect_gaps(t, "6h")["suspicious"].any()
+
+
+# --- sampling interval and Class B ---------------------------------------------------
+
+
+def _hourly(mmsi: int, lat: float, off_h: float, gap_at_h: float, *, hours: int = 60,
+            gap_h: float = 7.0) -> pd.DataFrame:
+    """A vessel under way reported once an hour, silent for ``gap_h`` from ``gap_at_h``."""
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    h = np.arange(hours, dtype=float) + off_h
+    h = np.where(h > gap_at_h, h + gap_h, h)
+    return pd.DataFrame({"mmsi": mmsi, "timestamp": t0 + pd.to_timedelta(h, "h"),
+                         "lat": lat, "lon": 50.0 + h * 0.001, "sog_kn": 10.0})
+
+
+def test_onset_window_widens_with_reporting_interval() -> None:
+    from caspian_ais.gaps import detect_gaps as dg
+
+    # three vessels 1 km apart begin gaps 2 h apart; reports every hour (interval 3600 s)
+    t = pd.concat([_hourly(273000301, 40.00, 0.0, 20.0), _hourly(273000302, 40.01, 0.0, 22.0),
+                   _hourly(273000303, 40.02, 0.0, 24.0)], ignore_index=True)
+    g = dg(t, "6h", reception_model=False)
+    assert g.attrs["report_interval_s"] == pytest.approx(3600.0)
+    # window = max(1 h, 2 x 1 h) = 2 h: neighbours 2 h apart count (inclusive)
+    assert g.sort_values("start_time")["co_onset"].tolist() == [1, 2, 1]
+    assert (~g["suspicious"] | (g["co_onset"] < 2)).all()
+    # just below the boundary they do not
+    g2 = dg(t, "6h", reception_model=False, onset_intervals=1.99)
+    assert g2["co_onset"].tolist() == [0, 0, 0]
+
+
+def test_class_b_held_to_many_passes_only() -> None:
+    import dataclasses
+
+    from caspian_ais.gaps import detect_gaps as dg
+    from caspian_ais.reception import build_reception_model as brm
+
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    t = pd.DataFrame({"mmsi": 273000401, "timestamp": [t0, t0 + pd.Timedelta(hours=30)],
+                      "lat": 42.0, "lon": [50.0, 56.0], "sog_kn": 10.0, "ais_class": "B"})
+    base = brm(t)
+    hour = 3_600_000_000_000
+
+    def model(k: int) -> object:
+        s = np.array([t0.value + (2 + 3 * i) * hour for i in range(k)], dtype=np.int64)
+        return dataclasses.replace(base, pass_start_ns=s, pass_end_ns=s + hour // 6)
+
+    def reason(k: int, **kw: object) -> str:
+        g = dg(t, "6h", reception_model=model(k), min_score=1.01, **kw)
+        return str(g["reason"].iloc[0])
+
+    assert reason(8) == "dark_between_passes"
+    assert reason(7) == "poor_coverage"
+    assert reason(7, min_passes_class_b=7) == "dark_between_passes"
+    # the same as Class A: one pass while it kept moving is enough
+    ta = t.assign(ais_class="A")
+    g = dg(ta, "6h", reception_model=model(1), min_score=1.01)
+    assert g["reason"].iloc[0] == "dark_between_passes"

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from caspian_ais.gaps import detect_gaps
-from caspian_ais.reception import build_reception_model, cell_ids, score_gaps
+from caspian_ais.reception import (
+    build_reception_model,
+    cell_ids,
+    estimate_report_interval_s,
+    score_gaps,
+)
 
 T0 = pd.Timestamp("2023-06-01T00:00:00Z")
 PORTS = pd.DataFrame({"port": ["P"], "lat": [40.0], "lon": [48.0]})
@@ -171,3 +176,73 @@ def test_passes_within_counts_only_whole_passes() -> None:
     assert m.passes_within(np.array([p0 - 2 * hour]), np.array([p1 - 1]))[0] == 0
     # boundary: starting in the bin just before the pass counts it
     assert m.passes_within(np.array([p0 - w]), np.array([p1 + w]))[0] == 1
+
+
+# --- sampling interval ----------------------------------------------------------------
+
+
+def _thinned(n_vessels: int, every_min: float, hours: float, *, sog: float = 10.0
+             ) -> pd.DataFrame:
+    """``n_vessels`` sailing east, one report every ``every_min`` minutes."""
+    t0 = pd.Timestamp("2023-06-01", tz="UTC")
+    n = int(hours * 60 / every_min)
+    frames = []
+    for v in range(n_vessels):
+        frames.append(pd.DataFrame({
+            "mmsi": 273000200 + v,
+            "timestamp": t0 + pd.to_timedelta(np.arange(n) * every_min + v * 0.37, "min"),
+            "lat": 40.0 + 0.05 * v, "lon": 50.0 + np.arange(n) * 0.001, "sog_kn": sog}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_estimate_report_interval() -> None:
+    assert estimate_report_interval_s(_thinned(2, 30, 48)) == pytest.approx(1800.0)
+    assert estimate_report_interval_s(_thinned(2, 1, 2)) == pytest.approx(60.0)
+    # MIN_INTERVALS boundary: 50 intervals estimate, 49 do not
+    assert estimate_report_interval_s(_thinned(1, 30, 51 * 0.5)) == pytest.approx(1800.0)
+    assert np.isnan(estimate_report_interval_s(_thinned(1, 30, 50 * 0.5)))
+    # intervals starting at reports below moving_min_kn are left out when enough remain
+    t = pd.concat([_thinned(1, 30, 48), _thinned(1, 3, 10, sog=0.0).assign(mmsi=7)])
+    assert estimate_report_interval_s(t) == pytest.approx(1800.0)
+    assert estimate_report_interval_s(t, moving_min_kn=0.0) == pytest.approx(180.0)
+    # no speeds: all intervals
+    assert estimate_report_interval_s(_thinned(2, 30, 48).drop(columns="sog_kn")) == \
+        pytest.approx(1800.0)
+
+
+def test_pass_bins_widen_to_reporting_interval() -> None:
+    t = _thinned(2, 30, 48)
+    m = build_reception_model(t)
+    assert m.report_interval_s == pytest.approx(1800.0)
+    assert m.pass_bin_min == pytest.approx(30.0)
+    # boundary: an interval equal to pass_bin_min changes nothing
+    m10 = build_reception_model(t, report_interval_s=600.0)
+    assert m10.pass_bin_min == pytest.approx(10.0)
+    m_dense = build_reception_model(_thinned(2, 1, 2))
+    assert m_dense.pass_bin_min == pytest.approx(10.0)
+    assert m_dense.heard_max_h == pytest.approx(1.0)
+    # heard_max_h widens to heard_max_intervals x the interval (1 h = 2 x 30 min: none)
+    assert m.heard_max_h == pytest.approx(1.0)
+    m3 = build_reception_model(t, report_interval_s=3 * 3600.0)
+    assert m3.heard_max_h == pytest.approx(6.0)
+    assert m3.pass_bin_min == pytest.approx(180.0)
+    # given explicitly, the estimate is not used
+    assert build_reception_model(t, report_interval_s=60.0).pass_bin_min == pytest.approx(10.0)
+
+
+def test_smeared_pass_found_with_interval_wide_bins() -> None:
+    # a pass heard by 6 vessels whose thinned report times spread over 30 minutes
+    # (10:00-10:25): no 10-minute bin holds 5 of them, a 30-minute bin does
+    t = _pass_table(6)
+    burst = t["timestamp"].dt.hour == 10
+    t.loc[burst, "timestamp"] = (pd.Timestamp("2023-06-01 10:00", tz="UTC")
+                                 + pd.to_timedelta((t.loc[burst, "mmsi"] - 273000100) * 5,
+                                                   "min"))
+    lo, hi = (pd.Timestamp(f"2023-06-01 {h}", tz="UTC").value for h in ("09:00", "11:30"))
+
+    def in_burst(m: object) -> int:
+        s_ = m.pass_start_ns  # type: ignore[attr-defined]
+        return int(((s_ >= lo) & (s_ < hi)).sum())
+
+    assert in_burst(build_reception_model(t, report_interval_s=60.0)) == 0
+    assert in_burst(build_reception_model(t, report_interval_s=1800.0)) == 1
