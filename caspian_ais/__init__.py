@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 from caspian_ais._show_versions import show_versions
 from caspian_ais.cleaning import CleanResult, clean
 from caspian_ais.dark_port_calls import detect_dark_port_calls
+from caspian_ais.encounters import detect_encounters
 from caspian_ais.exceptions import (
     CaspianAISError,
     FormatDetectionError,
@@ -34,12 +35,15 @@ from caspian_ais.exceptions import (
     UnreadableFileError,
 )
 from caspian_ais.gaps import detect_gaps
+from caspian_ais.identity import detect_identity_anomalies
 from caspian_ais.io import read_ais
 from caspian_ais.io.writers import write_ais
+from caspian_ais.loitering import detect_loitering
 from caspian_ais.pipeline import Analysis, analyze
 from caspian_ais.port_calls import detect_port_calls
 from caspian_ais.ports import load_ports
 from caspian_ais.reception import build_reception_model
+from caspian_ais.rendezvous import detect_dark_rendezvous
 from caspian_ais.report import (
     gap_density_figure,
     map_figure,
@@ -68,6 +72,10 @@ __all__ = [
     "detect_port_calls",
     "detect_dark_port_calls",
     "detect_round_trips",
+    "detect_encounters",
+    "detect_loitering",
+    "detect_dark_rendezvous",
+    "detect_identity_anomalies",
     # pipeline and report
     "analyze",
     "Analysis",

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -138,6 +139,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="never show progress bars (default: only on a terminal)",
     )
     a.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    s = a.add_argument_group(
+        "scale", "out-of-core and distributed runs (docs/performance.md, docs/distributed.md)"
+    )
+    s.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "memory", "batch", "dask"],
+        help="memory: load everything; batch: stream the input and partition it by vessel on "
+        "disk (input larger than memory); dask: the batch stages on a Dask cluster; auto "
+        "(default): dask with --workers/--scheduler, batch when the input would not fit in "
+        "--memory-limit, else memory",
+    )
+    s.add_argument(
+        "--memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="memory the run may use, e.g. 4GB or 512MiB (per worker with --scheduler); "
+        "bounds the peak of batch runs (default: half the RAM)",
+    )
+    s.add_argument(
+        "--workdir",
+        default=None,
+        type=Path,
+        help="work directory of batch/dask runs (default OUT/.caspian_work); rerun with the "
+        "same one to resume an interrupted run",
+    )
+    s.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the work directory (the partitioned cleaned tracks) after success",
+    )
+    s.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of vessel partitions (default: from the input size and memory limit)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes",
+    )
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (tcp://host:8786, or a scheduler "
+        "file); the workdir must be on storage that every worker sees",
+    )
     a.set_defaults(func=_cmd_analyze)
 
     v = sub.add_parser("versions", help="print versions of caspian_ais and its dependencies")
@@ -160,9 +213,11 @@ def _cmd_versions(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
+    from caspian_ais.batch.malloc import tune_malloc
     from caspian_ais.export import write_outputs
     from caspian_ais.pipeline import analyze
 
+    tune_malloc()  # large numpy temporaries: reuse freed memory (CASPIAN_AIS_TUNE_MALLOC=0: off)
     quiet = bool(args.quiet)
     progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     progress = progress and not quiet
@@ -187,6 +242,26 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr)
 
     inputs = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    scale: dict[str, Any] = {}
+    if args.memory_limit is not None:
+        from caspian_ais.batch.run import parse_memory
+
+        try:
+            scale["memory_limit"] = parse_memory(args.memory_limit)
+        except ValueError as exc:
+            raise CaspianAISError(f"--memory-limit: {exc}") from exc
+    if args.workers is not None and args.workers < 1:
+        raise CaspianAISError("--workers: expected a positive number of worker processes")
+    if args.partitions is not None and args.partitions < 1:
+        raise CaspianAISError("--partitions: expected a positive number of partitions")
+    if args.engine != "memory":
+        scale.update(
+            workers=args.workers,
+            scheduler=args.scheduler,
+            n_partitions=args.partitions,
+            workdir=args.workdir or args.out / ".caspian_work",
+            keep_workdir=bool(args.keep_workdir),
+        )
     result = analyze(
         inputs,
         format=args.format,
@@ -200,6 +275,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         round_trip_options=options["round_trips"],
         progress=progress,
         on_stage=stage,
+        engine=args.engine,
+        **scale,
     )
     stage(f"writing outputs to {args.out}")
     written = write_outputs(result, args.out)

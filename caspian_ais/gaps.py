@@ -699,6 +699,7 @@ def _enrich(
     reception_options: dict[str, Any],
     min_passes_class_b: int = 8,
     onset_intervals: float = 2.0,
+    onset_reference: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     n = len(gaps)
     g = gaps
@@ -803,7 +804,8 @@ def _enrich(
     onset_h = onset_window_h
     if np.isfinite(delta_s):
         onset_h = max(onset_window_h, onset_intervals * delta_s / 3600.0)
-    g["co_onset"] = co_onset(g, window_h=onset_h, radius_km=onset_radius_km)
+    g["co_onset"] = co_onset(g, window_h=onset_h, radius_km=onset_radius_km,
+                             reference=onset_reference)
     # suspicious and reason (first rule that applies)
     dur = g["duration_h"].to_numpy()
     speed = g["implied_speed_kn"].to_numpy()
@@ -853,15 +855,18 @@ def _enrich(
     return g[list(GAP_COLUMNS + CONTEXT_COLUMNS)]
 
 
-def co_onset(gaps: pd.DataFrame, *, window_h: float = 1.0, radius_km: float = 30.0
-             ) -> np.ndarray:
+def co_onset(gaps: pd.DataFrame, *, window_h: float = 1.0, radius_km: float = 30.0,
+             reference: pd.DataFrame | None = None) -> np.ndarray:
     """Number of *other* vessels whose gap began near each gap's start, in time and place.
 
     A receiver outage silences every vessel in the station's range at once, so their gaps
     begin together; a deliberate switch-off is a single vessel's. For each gap, counts the
     distinct other MMSIs of ``gaps`` whose ``start_time`` lies within ``window_h`` and whose
-    start position lies within ``radius_km`` (great circle). Vectorised: one sort by start
-    time and a ``searchsorted`` window, then the candidate pairs.
+    start position lies within ``radius_km`` (great circle). With ``reference`` (a table
+    with ``mmsi``, ``start_time``, ``start_lat``, ``start_lon``) the other gaps are taken
+    from it instead of from ``gaps``: the batch engine passes the gap starts of every
+    vessel partition, so that each partition counts against all vessels. Vectorised: one
+    sort by start time and a ``searchsorted`` window, then the candidate pairs.
 
     Examples
     --------
@@ -874,12 +879,18 @@ def co_onset(gaps: pd.DataFrame, *, window_h: float = 1.0, radius_km: float = 30
     n = len(gaps)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    s = gaps["start_time"]
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    t = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    o = np.argsort(t, kind="stable")
-    ts = t[o]
+    ref = gaps if reference is None else reference
+
+    def start_ns(frame: pd.DataFrame) -> np.ndarray:
+        s = frame["start_time"]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+    t = start_ns(gaps)
+    t_ref = t if reference is None else start_ns(ref)
+    o = np.argsort(t_ref, kind="stable")
+    ts = t_ref[o]
     w = int(round(window_h * _NS_PER_H))
     lo = np.searchsorted(ts, t - w, side="left")
     hi = np.searchsorted(ts, t + w, side="right")
@@ -889,10 +900,14 @@ def co_onset(gaps: pd.DataFrame, *, window_h: float = 1.0, radius_km: float = 30
     la = gaps["start_lat"].to_numpy(np.float64)
     lo_ = gaps["start_lon"].to_numpy(np.float64)
     mm = gaps["mmsi"].to_numpy(np.int64)
-    ok = (mm[rep] != mm[j]) & (haversine_km(la[rep], lo_[rep], la[j], lo_[j]) <= radius_km)
+    la_r = ref["start_lat"].to_numpy(np.float64)
+    lo_r = ref["start_lon"].to_numpy(np.float64)
+    mm_r = ref["mmsi"].to_numpy(np.int64)
+    ok = (mm[rep] != mm_r[j]) & (
+        haversine_km(la[rep], lo_[rep], la_r[j], lo_r[j]) <= radius_km)
     if not ok.any():
         return np.zeros(n, dtype=np.int64)
-    pairs = pd.DataFrame({"g": rep[ok], "m": mm[j[ok]]}).drop_duplicates()
+    pairs = pd.DataFrame({"g": rep[ok], "m": mm_r[j[ok]]}).drop_duplicates()
     return np.bincount(pairs["g"].to_numpy(), minlength=n).astype(np.int64)
 
 
@@ -919,6 +934,7 @@ def detect_gaps(
     onset_radius_km: float = 30.0,
     min_passes_class_b: int = 8,
     onset_intervals: float = 2.0,
+    onset_reference: pd.DataFrame | None = None,
     **reception_options: Any,
 ) -> pd.DataFrame:
     """Find every AIS gap: a silence of at least ``min_gap`` between consecutive reports.
@@ -999,6 +1015,11 @@ def detect_gaps(
         is known only to within one interval, so the onset window is widened to
         ``max(onset_window_h, onset_intervals x report_interval_s)``. No effect at one
         report every 30 minutes or faster.
+    onset_reference : pandas.DataFrame, optional
+        The gaps that ``co_onset`` counts against (``mmsi``, ``start_time``,
+        ``start_lat``, ``start_lon``); default the gaps found here. The batch and Dask
+        engines pass the gap starts of all vessel partitions, so that a partition's gaps
+        are judged against every vessel's, as in memory.
     **reception_options
         Passed to :func:`caspian_ais.reception.build_reception_model` and
         :func:`caspian_ais.reception.score_gaps` (e.g. ``cell_deg``, ``radius_cells``).
@@ -1033,7 +1054,8 @@ def detect_gaps(
         min_passes_moving=min_passes_moving, min_passes=min_passes,
         kept_moving_ratio=kept_moving_ratio, min_co_onset=min_co_onset,
         onset_window_h=onset_window_h, onset_radius_km=onset_radius_km,
-        min_passes_class_b=min_passes_class_b, onset_intervals=onset_intervals)
+        min_passes_class_b=min_passes_class_b, onset_intervals=onset_intervals,
+        onset_reference=onset_reference)
     td = to_timedelta(min_gap)
     min_gap_ns = int(td.value)
     if min_gap_ns <= 0:

@@ -114,35 +114,36 @@ SENTINELS: dict[str, float] = {
 }
 
 
+def _blank(df: pd.DataFrame, col: str, bad: np.ndarray) -> None:
+    """Set ``df[col]`` missing where ``bad``; no copy when nothing is bad (the usual case)."""
+    if bad.any():
+        v = df[col].to_numpy(dtype=np.float64, copy=True)
+        v[bad] = np.nan
+        df[col] = v
+
+
 def _mask_sentinels(df: pd.DataFrame) -> None:
     """Replace ITU "not available" sentinels by missing values, in place."""
-    for col in ("sog_kn", "cog_deg", "heading_deg"):
-        if col in df:
-            v = df[col]
-            df[col] = v.where(v != SENTINELS[col])
-    # heading: anything outside [0, 360) is "not available" (511) or invalid
-    if "heading_deg" in df:
-        h = df["heading_deg"]
-        df["heading_deg"] = h.where((h >= 0) & (h < 360))
-    if "cog_deg" in df:
-        c = df["cog_deg"]
-        df["cog_deg"] = c.where((c >= 0) & (c < 360))
-    if "sog_kn" in df:
-        s = df["sog_kn"]
-        df["sog_kn"] = s.where((s >= 0) & (s < SENTINELS["sog_kn"]))
-    # lat 91 / lon 181 mean "not available". Other out-of-range values are kept so that
-    # clean() can reject them as impossible coordinates with their real value.
-    if "lat" in df:
-        df.loc[df["lat"] == SENTINELS["lat"], "lat"] = np.nan
-    if "lon" in df:
-        df.loc[df["lon"] == SENTINELS["lon"], "lon"] = np.nan
-    if "imo" in df:
-        imo = df["imo"]
-        df["imo"] = imo.where((imo >= 1_000_000) & (imo <= 9_999_999))
-    for col in ("length_m", "draught_m"):
-        if col in df:
-            x = df[col]
-            df[col] = x.where(x > 0)
+    with np.errstate(invalid="ignore"):
+        # speed, course, heading: the sentinel, and anything outside the valid range
+        # (heading 511 and course 360 are "not available"); NaN stays NaN
+        for col, hi in (("sog_kn", SENTINELS["sog_kn"]), ("cog_deg", 360.0),
+                        ("heading_deg", 360.0)):
+            if col in df:
+                v = df[col].to_numpy(dtype=np.float64)
+                _blank(df, col, ~((v >= 0) & (v < hi)) & ~np.isnan(v))
+        # lat 91 / lon 181 mean "not available". Other out-of-range values are kept so
+        # that clean() can reject them as impossible coordinates with their real value.
+        for col in ("lat", "lon"):
+            if col in df:
+                _blank(df, col, df[col].to_numpy(dtype=np.float64) == SENTINELS[col])
+        if "imo" in df:
+            imo = df["imo"]
+            df["imo"] = imo.where((imo >= 1_000_000) & (imo <= 9_999_999))
+        for col in ("length_m", "draught_m"):
+            if col in df:
+                v = df[col].to_numpy(dtype=np.float64)
+                _blank(df, col, ~(v > 0) & ~np.isnan(v))
 
 
 def to_canonical(
@@ -202,11 +203,13 @@ def to_canonical(
             out[col] = _coerce(s, col, dtype)
         elif col in REQUIRED_COLUMNS:
             out[col] = (
-                pd.Series(pd.array([pd.NA] * n, dtype="Int16"), index=index)
+                pd.Series(pd.arrays.IntegerArray(np.zeros(n, dtype=np.int16),
+                                                 np.ones(n, dtype=bool)), index=index,
+                          copy=False)
                 if dtype == "Int16"
-                else pd.Series(np.full(n, np.nan), index=index)
+                else pd.Series(np.full(n, np.nan), index=index, copy=False)
             )
-    result = pd.DataFrame(out, index=index)
+    result = pd.DataFrame(out, index=index, copy=False)  # no consolidation copy
     if "source_file" not in result and source_file is not None:
         result["source_file"] = (
             pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [str(source_file)])
@@ -240,6 +243,12 @@ def _coerce(s: pd.Series, col: str, dtype: object) -> pd.Series:
     if dtype in ("float64",):
         return pd.to_numeric(s, errors="coerce").astype("float64")
     if dtype in ("Int16", "Int64"):
+        if s.dtype == dtype:
+            return s
+        if str(s.dtype) in ("Int8", "int8", "Int16", "int16") or (
+                dtype == "Int64" and pd.api.types.is_integer_dtype(s.dtype)
+                and str(s.dtype).lower() not in ("uint64",)):
+            return s.astype(dtype)  # integers that fit: nothing to check
         num = pd.to_numeric(s, errors="coerce")
         num = num.where(num.isna() | (num == np.round(num)))  # non-integers are invalid
         if dtype == "Int16":

@@ -58,6 +58,7 @@ __all__ = [
     "normalise_name",
     "match_columns",
     "generic_layout",
+    "select_fields",
     "parse_timestamps",
     "read_delimited",
     "iter_delimited",
@@ -729,6 +730,24 @@ def generic_layout(columns: Mapping[str, str] | None = None) -> Layout:
     return Layout("csv", tuple(fields))
 
 
+def select_fields(layout: Layout, usecols: Iterable[str] | None) -> Layout:
+    """``layout`` restricted to the canonical columns ``usecols`` (column projection).
+
+    The required fields (``mmsi``, ``timestamp``, ``lat``, ``lon``) and the inputs of a
+    layout hook (targets starting with ``_``) are always kept.
+
+    Examples
+    --------
+    >>> [f.target for f in select_fields(generic_layout(), ["sog_kn"]).fields]
+    ['mmsi', 'timestamp', 'lat', 'lon', 'sog_kn']
+    """
+    if usecols is None:
+        return layout
+    keep = set(usecols) | {"mmsi", "timestamp", "lat", "lon"}
+    fields = tuple(f for f in layout.fields if f.target in keep or f.target.startswith("_"))
+    return Layout(layout.name, fields, layout.timestamp_formats, layout.finish)
+
+
 # ---------------------------------------------------------------------------------------
 # the CSV engine
 
@@ -1069,7 +1088,8 @@ def geo_metadata(schema: pa.Schema) -> dict[str, Any] | None:
 
 
 def read_parquet(
-    src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None
+    src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None,
+    usecols: Iterable[str] | None = None,
 ) -> Loaded:
     """Read a Parquet or GeoParquet file with canonical (or mapped) column names.
 
@@ -1086,6 +1106,9 @@ def read_parquet(
     geo : bool, optional
         Take positions from the geometry column. Default: when the file has GeoParquet
         metadata and no ``lat``/``lon`` columns of its own.
+    usecols : iterable of str, optional
+        Read only these canonical columns (and the required ones); see
+        :func:`select_fields`.
 
     Returns
     -------
@@ -1098,21 +1121,23 @@ def read_parquet(
     >>> loaded.table.num_rows                                        # doctest: +SKIP
     1000000
     """
-    tables = list(iter_parquet(src, columns, geo=geo))
+    tables = list(iter_parquet(src, columns, geo=geo, usecols=usecols, whole=True))
     return Loaded(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
 
 def iter_parquet(
     src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None,
-    batch_rows: int = _PARQUET_BATCH_ROWS,
+    batch_rows: int = _PARQUET_BATCH_ROWS, usecols: Iterable[str] | None = None,
+    whole: bool = False,
 ) -> Iterator[pa.Table]:
     """Stream a Parquet or GeoParquet file as staging tables: :func:`read_parquet` by batch.
 
     Yields one staging table (with ``source_row``) per record batch of at most
     ``batch_rows`` rows; an empty file yields one empty table. Concatenated, the tables
-    are :func:`read_parquet`'s.
+    are :func:`read_parquet`'s. With ``whole=True`` the file is decoded at once (row
+    groups and columns in parallel, the fastest) and converted batch by batch.
     """
-    layout = generic_layout(columns)
+    layout = select_fields(generic_layout(columns), usecols)
     pf = _parquet_file(src)
     schema = pf.schema_arrow
     names = list(schema.names)
@@ -1146,7 +1171,10 @@ def iter_parquet(
     n = 0
     try:
         # batch by batch: only one raw batch is held besides the converted columns
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted, use_threads=True):
+        batches = (pf.read(columns=wanted, use_threads=True).to_batches(batch_rows) if whole
+                   else pf.iter_batches(batch_size=batch_rows, columns=wanted,
+                                        use_threads=True))
+        for batch in batches:
             data = convert_columns({nm: batch.column(nm) for nm in batch.schema.names},
                                    plan, ISO_FORMATS)
             if use_geo and geom_col:

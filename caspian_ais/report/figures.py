@@ -460,6 +460,8 @@ def map_figure(
     ports: pd.DataFrame | bool | None = None,
     dark_port_calls: pd.DataFrame | None = None,
     *,
+    encounters: pd.DataFrame | None = None,
+    loitering: pd.DataFrame | None = None,
     water: Any = "auto",
     extent: Sequence[float] | None = None,
     max_track_points: int = 300_000,
@@ -486,6 +488,12 @@ def map_figure(
     dark_port_calls : pandas.DataFrame, optional
         Probable dark port calls (``mmsi``, ``port``, ...): a yellow star at each port
         with at least one, sized by the count, and the count in the port's label.
+    encounters : pandas.DataFrame, optional
+        Encounters (:func:`caspian_ais.encounters.detect_encounters`, ``lat``/``lon``):
+        a diamond at each.
+    loitering : pandas.DataFrame, optional
+        Loitering episodes (:func:`caspian_ais.loitering.detect_loitering`,
+        ``lat``/``lon``): a triangle at each.
     water : "auto", shapely Polygon or False, default "auto"
         Water polygon drawn over a land-coloured background. ``"auto"``: the bundled
         Natural Earth Caspian when the data are in or near the Caspian, else no
@@ -705,6 +713,16 @@ def map_figure(
                     label=f"port with probable dark calls ({len(dark_port_calls):,} calls)",
                 )
             )
+    for table, marker, face, label in (
+        (loitering, "^", "#56B4E9", "loitering"),
+        (encounters, "D", "#CC79A7", "encounter (two ships together)"),
+    ):
+        if table is not None and len(table) and {"lat", "lon"} <= set(table.columns):
+            ax.scatter(table["lon"], table["lat"], marker=marker, s=46, facecolor=face,
+                       edgecolor="black", linewidth=0.7, zorder=8)
+            handles.append(Line2D([], [], linestyle="none", marker=marker, markersize=7,
+                                  markerfacecolor=face, markeredgecolor="black",
+                                  label=f"{label} ({len(table):,})"))
     shown_ports = _ports_frame(port_df, ext) if port_df is not None else None
     if _draw_ports(ax, shown_ports, dark_counts):
         handles.append(

@@ -201,8 +201,11 @@ def report_figures(
         "Thin lines: AIS tracks. Dashed lines: AIS gaps, from where the transponder went silent "
         "(small circle) to where it was heard again"
         + ("; vermillion when the gap is suspicious, grey when not" if has_susp else "")
-        + ". Yellow stars: ports with probable dark port calls, sized by their number.",
-        map_figure(tracks, gaps, dark_port_calls=dark),
+        + ". Yellow stars: ports with probable dark port calls, sized by their number."
+        + " Pink diamonds: encounters (two ships together at sea); blue triangles: loitering.",
+        map_figure(tracks, gaps, dark_port_calls=dark,
+                   encounters=_table(analysis, "encounters"),
+                   loitering=_table(analysis, "loitering")),
     )
     yield ReportFigure(
         "monthly_gaps_by_flag",
@@ -581,7 +584,8 @@ def render_html(
         "</header>",
         '<nav><a href="#figures">Figures</a><a href="#watch-list">Watch list</a>'
         '<a href="#ports">Ports</a>'
-        '<a href="#monthly">Monthly</a><a href="#run">Run: parameters, inputs, rejected rows</a>'
+        '<a href="#monthly">Monthly</a><a href="#sts">Ship-to-ship and spoofing</a>'
+        '<a href="#run">Run: parameters, inputs, rejected rows</a>'
         '<a href="#definitions">Definitions</a></nav>',
         "<main>",
     ]
@@ -658,6 +662,31 @@ def render_html(
                 f"{table_html(_readable_calls(t), max_rows=200)}</details>"
             )
     p.append("</section>")
+    # encounters, loitering, dark rendezvous, identity anomalies
+    sts_tables = (
+        ("encounters", "Encounters: two ships together at sea"),
+        ("loitering", "Loitering at sea"),
+        ("dark_rendezvous", "Dark rendezvous candidates"),
+        ("identity_anomalies", "Identity and position anomalies"),
+    )
+    if any(_table(analysis, k) is not None for k, _ in sts_tables):
+        p.append('<section id="sts"><h2>Ship-to-ship transfers and spoofing</h2>')
+        p.append(
+            '<p class="note">Leads, not findings: encounters, loitering and dark rendezvous '
+            "(one ship lingering while another's AIS was off nearby), and positions or "
+            "identities that cannot be true (see <code>docs/encounters_identity.md</code>). "
+            + ", ".join(link(f"{k}.csv") for k, _ in sts_tables)
+            + ".</p>"
+        )
+        for key, label in sts_tables:
+            t = _table(analysis, key)
+            if t is not None:
+                shown = _rounded(t.drop(columns=["detail"], errors="ignore"))
+                p.append(
+                    f"<details><summary>{_esc(label)} ({len(t):,})</summary>"
+                    f"{table_html(shown, max_rows=200)}</details>"
+                )
+        p.append("</section>")
     # run
     p.append('<section id="run"><h2>Run</h2>')
     beside = sorted(

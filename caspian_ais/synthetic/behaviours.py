@@ -60,6 +60,11 @@ EVENT_KINDS: tuple[str, ...] = (
     "shared_mmsi",
     "duplicates",
     "out_of_order",
+    "loitering",
+    "identity_change",
+    "on_land",
+    "frozen_position",
+    "default_mmsi",
 )
 #: Kinds of ``truth_dark_spells.csv`` rows (the deliberate silences).
 SPELL_KINDS: tuple[str, ...] = (
@@ -200,6 +205,8 @@ class ScenarioPlan:
     routes: RouteTable
     events: pd.DataFrame
     spells: pd.DataFrame
+    #: static identities used after identity changes (see caspian_ais.synthetic.extras)
+    aliases: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 class _Vessel:
@@ -256,13 +263,18 @@ class _Planner:
         self._crossings: dict[tuple, float] = {}
         self._event_by_id: dict[str, dict[str, Any]] = {}
         self._share_cache: dict[int, float] = {}
+        self._n_events = 0
+        # actions of the extra vessels (caspian_ais.synthetic.extras): name -> (handler,
+        # kind of the event that shows the action happened)
+        self.extra_actions: dict[str, tuple[Any, str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def rng(self, vessel_id: int, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed, 7, int(vessel_id), stream])
 
     def new_event(self, kind: str, v: _Vessel | None, **kw: Any) -> str:
-        eid = f"E{len(self.events) + 1:06d}"
+        self._n_events += 1  # a counter: ids stay unique after events are filtered
+        eid = f"E{self._n_events:06d}"
         row = {
             "event_id": eid,
             "vessel_id": int(v.row.vessel_id) if v is not None else kw.pop("vessel_id"),
@@ -697,10 +709,11 @@ class _Planner:
             here, t_arr, t_entry, draught = self.do_action(
                 v, action, arg, here, t_dep, new_draught, call
             )
+            done_kind = self.extra_actions[action][1] if action in self.extra_actions else action
             if (
                 is_forced
                 and action != "normal"
-                and any(e["kind"] == action for e in self.events[n_before:])
+                and any(e["kind"] == done_kind for e in self.events[n_before:])
             ):
                 forced.pop(0)
         return v
@@ -727,6 +740,8 @@ class _Planner:
             return self.sts_meeting(v, here, t_dep, draught, call)
         if action == "spoofing":
             return self.spoofing(v, here, t_dep, draught, call)
+        if action in self.extra_actions:
+            return self.extra_actions[action][0](self, v, arg, here, t_dep, draught, call)
         return self.normal(v, here, t_dep, draught, call)
 
     def arrival_entry(self, rid: int, pieces: list, port: int) -> float:
@@ -1381,12 +1396,17 @@ def plan_scenario(
                 )
             keep.append(e)
         pl.events = keep
+    aliases = pd.DataFrame()
+    if params.extra_behaviours:
+        from caspian_ais.synthetic.extras import add_extras
+
+        fleet, aliases = add_extras(pl, fleet, vessels, seed)
     plans = {vid: _to_plan(vid, v) for vid, v in vessels.items()}
     events = _events_frame(pl)
     spells = _spells_frame(pl, vessels, events)
     # events: dark spells kept their event ids; port/lat/lon filled
     return ScenarioPlan(
-        int(pl.start_s), int(pl.end_s), fleet, plans, pl.book.table(), events, spells
+        int(pl.start_s), int(pl.end_s), fleet, plans, pl.book.table(), events, spells, aliases
     )
 
 

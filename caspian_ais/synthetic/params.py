@@ -129,6 +129,20 @@ class SimulationParams:
         still exercise every detector.
     reception_gap_min_h : float
         Shortest natural gap written to ``truth_reception_gaps.csv``, hours.
+    extra_behaviours : bool
+        Add the extra vessels of :mod:`caspian_ais.synthetic.extras` (visible ship-to-ship
+        meetings, loitering, identity changes, positions on land, frozen positions, default
+        MMSIs). They draw from their own random streams: the other vessels' rows and truth
+        are the same either way.
+    visible_meetings_per_month, dark_side_meetings_per_month, loitering_per_month : float
+        Expected ship-to-ship meetings (pairs) near coastal coverage with both sides
+        transmitting and with one side dark, and lone loitering episodes, per 30 days in
+        the whole scenario.
+    identity_changes_per_month, on_land_per_month, frozen_positions_per_month : float
+        Expected name/IMO/flag changes, on-land position bursts and frozen-position
+        episodes per 30 days in the whole scenario.
+    default_mmsi_per_month : float
+        Expected ships with a default or invalid MMSI per 30 days.
     """
 
     thin_s: int = 60
@@ -161,6 +175,14 @@ class SimulationParams:
     shared_mmsi_per_vessel_month: float = 0.01
     guarantee_behaviours: bool = True
     reception_gap_min_h: float = 2.0
+    extra_behaviours: bool = True
+    visible_meetings_per_month: float = 1.5
+    dark_side_meetings_per_month: float = 1.5
+    loitering_per_month: float = 2.0
+    identity_changes_per_month: float = 1.5
+    on_land_per_month: float = 1.0
+    frozen_positions_per_month: float = 1.0
+    default_mmsi_per_month: float = 0.5
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SimulationParams:

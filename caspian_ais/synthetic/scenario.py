@@ -160,6 +160,11 @@ def _prepare(
     ids = f.index.to_numpy()
     if not np.array_equal(ids, np.arange(len(ids))):
         raise AssertionError("vessel ids must be 0..n-1")
+    if len(plan.aliases):
+        a = plan.aliases.set_index("vessel_id").sort_index()
+        if not np.array_equal(a.index.to_numpy(), np.arange(len(ids), len(ids) + len(a))):
+            raise AssertionError("alias ids must continue the vessel ids")
+        f = pd.concat([f, a[f.columns]])
     static = {
         "mmsi": f["mmsi"].to_numpy(np.int64),
         "imo": f["imo"].fillna(0).to_numpy(np.int64),

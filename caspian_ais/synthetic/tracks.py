@@ -272,8 +272,13 @@ def _gaps(
         j = np.searchsorted(off, t[rx[cand]], side="left") - 1
         overlap = (j >= 0) & (on[np.maximum(j, 0)] >= prev_t[cand])
         cand = cand[~overlap]
+    changes = sorted((f["t0"], f["alias"]) for f in plan.faults if f["kind"] == "identity")
     for k in cand:
         nh, no, nl = int(n_hole[k]), int(n_out[k]), int(n_lost[k])
+        ident = plan.vessel_id  # the identity in use when the gap closed
+        for t0, alias in changes:
+            if t[rx[k]] >= t0:
+                ident = alias
         if no > 0 and no >= nh:
             cause = "station_outage"
         elif nh > 0 and nh >= 0.5 * nl:
@@ -285,7 +290,7 @@ def _gaps(
         gaps.append(
             {
                 "vessel_id": plan.vessel_id,
-                "mmsi": int(ctx.static["mmsi"][plan.vessel_id]),
+                "mmsi": int(ctx.static["mmsi"][ident]),
                 "start_s": int(prev_t[k]),
                 "end_s": int(t[rx[k]]),
                 "cause": cause,
@@ -321,17 +326,32 @@ def _faults(
     lo: int,
     hi: int,
 ) -> None:
-    """Apply spoofing, teleports, duplicates and out-of-order delays to the rows, in place."""
+    """Apply identity changes, spoofing, frozen positions, teleports, positions on land,
+    duplicates and out-of-order delays to the rows, in place."""
     if not plan.faults:
         return
     t = rows["t"]
+    changes = sorted((f["t0"], f["alias"]) for f in plan.faults if f["kind"] == "identity")
+
+    def identity(ts: np.ndarray) -> np.ndarray:
+        """Static identity (vessel id or alias id) in use at times ``ts``."""
+        out = np.full(len(ts), plan.vessel_id, dtype=np.int64)
+        for t0, alias in changes:
+            out = np.where(ts >= t0, alias, out)
+        return out
+
+    if changes:  # identity changes first: copies below keep the identity
+        rows["vid_static"] = identity(t)
     extra: list[dict[str, np.ndarray]] = []
     for f in plan.faults:
         if f["t1"] < lo or f["t0"] >= hi:
             continue
         kind = f["kind"]
         m = (t >= f["t0"]) & (t <= f["t1"])
-        if kind == "spoofing":
+        if kind == "frozen":
+            rows["lat"] = np.where(m, f["lat"], rows["lat"])
+            rows["lon"] = np.where(m, f["lon"], rows["lon"])
+        elif kind == "spoofing":
             rows["lat"] = np.where(m, rows["lat"] + f["dlat"], rows["lat"])
             rows["lon"] = np.where(m, rows["lon"] + f["dlon"], rows["lon"])
         elif kind == "out_of_order":
@@ -340,7 +360,7 @@ def _faults(
             pick = np.flatnonzero(m & (rng.random(len(t)) < f["p"]))
             if len(pick):
                 extra.append({k: v[pick] for k, v in rows.items()})
-        elif kind == "teleport":
+        elif kind in ("teleport", "on_land"):
             ts = f["t0"] + 60 * np.arange(f["n"])
             ts = ts[(ts >= lo) & (ts < hi)]
             if not len(ts) or not len(t_all):
@@ -360,6 +380,8 @@ def _faults(
                 "emit": ts.astype(np.float64),
                 "vid": np.full(len(ts), plan.vessel_id),
             }
+            if changes:
+                add["vid_static"] = identity(add["t"])
             extra.append(add)
     if extra:
         for k in rows:
@@ -422,7 +444,7 @@ def rows_to_table(ctx: GenContext, parts: list[dict[str, np.ndarray]]) -> pa.Tab
     take = pa.array(vs)
 
     def text(col: str) -> pa.Array:
-        return pc.take(pa.array(st[col], pa.string()), take)
+        return pc.take(pa.array(st[col], pa.string(), from_pandas=True), take)
 
     imo_v = st["imo"][vs]
     cols = {

@@ -1,0 +1,782 @@
+"""Out-of-core analysis: stream, partition by vessel, analyse each partition in memory.
+
+The batch engine behind ``analyze(..., engine="batch")`` and ``engine="dask"``. It runs
+the *same* functions as the in-memory path (:func:`caspian_ais.clean`,
+:func:`caspian_ais.detect_gaps`, :func:`caspian_ais.detect_port_calls`, ...) on one
+partition at a time, where a partition holds every row of its vessels. Stages, each
+resumable (a stage's unit of work writes its outputs under temporary names, renames them
+into place, then writes a ``.done`` marker; a rerun skips every unit with a marker):
+
+1. **partition** -- stream each input (groups of files of about one flush each) through
+   the io modules' batch readers, hash the MMSI into ``n_partitions`` buckets and write
+   the loaders' staging rows to ``WORKDIR/parts/gGGGGGG/bPPPP-SSSS.parquet`` (arrow,
+   buffered up to a quarter of the memory limit). Loader-rejected rows go to
+   ``ledger-FFFFFF.parquet`` of the group.
+2. **clean** -- per partition: the canonical table (as :func:`caspian_ais.read_ais`
+   builds it), :func:`caspian_ais.clean`, the cleaned tracks to ``clean/pPPPP.parquet``,
+   the partition's share of the reception model's cell-month counts.
+3. **context** -- what one vessel's gaps are judged against: the counts are merged;
+   per partition the occupancy of cells by time bin and the starts of its gaps; merged
+   into the :class:`~caspian_ais.reception.ReceptionModel`
+   (:mod:`caspian_ais.batch.reception`), identical to the one built from all tracks, and
+   the table of every gap start (for ``co_onset``).
+4. **detect** -- per partition: gaps (with the global model and the global data end),
+   port calls, dark port calls, round trips.
+5. **merge** -- concatenation in MMSI order; the ledger in input order.
+
+Because a vessel's rows all lie in one partition, a gap that spans a file or day boundary
+is found once, in its vessel's partition, exactly as in memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import math
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["BatchSettings", "parse_memory", "default_memory_limit", "plan_partitions",
+           "run_batch", "LocalExecutor", "BYTES_PER_ROW"]
+
+#: Peak memory of the in-memory analysis (clean + detect) per input row, bytes, measured
+#: on the simulator's data (docs/performance.md); partitions are sized with it.
+BYTES_PER_ROW = 1200
+_MANIFEST_VERSION = 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+# ---------------------------------------------------------------------------------------
+# settings
+
+
+def parse_memory(value: str | int | float) -> int:
+    """Bytes from ``4GB``, ``512MiB``, ``2.5G``, ``1e9`` or a number.
+
+    Decimal (kB, MB, GB, TB) and binary (KiB, MiB, GiB, TiB) units; a bare ``K``, ``M``,
+    ``G`` or ``T`` is binary.
+
+    Examples
+    --------
+    >>> parse_memory("4GB"), parse_memory("1GiB"), parse_memory(1000)
+    (4000000000, 1073741824, 1000)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError(f"memory limit must be positive, got {value!r}")
+        return int(value)
+    text = str(value).strip().replace(" ", "")
+    units = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2,
+             "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3, "t": 1024**4,
+             "tb": 1000**4, "tib": 1024**4}
+    i = len(text)
+    while i and text[i - 1].isalpha():
+        i -= 1
+    num, unit = text[:i], text[i:].lower()
+    try:
+        n = float(num)
+    except ValueError:
+        n = float("nan")
+    if unit not in units or not math.isfinite(n) or n <= 0:
+        raise ValueError(f"invalid memory size {value!r}: use e.g. 4GB, 512MiB or bytes")
+    return int(n * units[unit])
+
+
+def default_memory_limit() -> int:
+    """Half of the machine's physical memory (the default ``memory_limit``)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 8 * 1024**3
+    return int(total // 2)
+
+
+@dataclass
+class BatchSettings:
+    """How a batch run uses memory and disk.
+
+    Attributes
+    ----------
+    memory_limit : int
+        Bytes the run may use (per worker process with Dask). Sets the number of
+        partitions (each must fit, with the analysis' working memory, in about 60 % of
+        it), the streaming flush size (a quarter) and the Parquet batch size.
+    workdir : pathlib.Path
+        Intermediate datasets and the resume markers.
+    n_partitions : int or None
+        Force the number of partitions (default: from the input size and the limit).
+    keep_workdir : bool
+        Keep the intermediate files after a successful run.
+    report_rows : int, optional
+        Rows of cleaned tracks kept (thinned evenly) in ``Analysis.tracks`` for the
+        report's figures. Default: a million, or fewer under a small limit (about 1/8 of
+        it).
+    """
+
+    memory_limit: int
+    workdir: Path
+    n_partitions: int | None = None
+    keep_workdir: bool = False
+    report_rows: int | None = None
+
+    @property
+    def sample_rows(self) -> int:
+        if self.report_rows is not None:
+            return int(self.report_rows)
+        return int(min(1_000_000, max(self.memory_limit // 2000, 10_000)))
+
+    @property
+    def flush_bytes(self) -> int:
+        return max(self.memory_limit // 4, 16 << 20)
+
+    @property
+    def batch_rows(self) -> int:
+        return int(min(max(self.memory_limit // 2000, 65_536), 1 << 20))
+
+    @property
+    def partition_rows(self) -> int:
+        return max(int(self.memory_limit * 0.6 / BYTES_PER_ROW), 10_000)
+
+
+def plan_partitions(est_rows: int, settings: BatchSettings) -> int:
+    """Number of vessel partitions for an input of about ``est_rows`` rows."""
+    if settings.n_partitions:
+        return int(settings.n_partitions)
+    return max(1, math.ceil(est_rows / settings.partition_rows))
+
+
+def bucket_of(mmsi: np.ndarray, n_partitions: int) -> np.ndarray:
+    """Partition of each MMSI: a multiplicative hash, modulo ``n_partitions``."""
+    m = np.asarray(mmsi, dtype=np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (m * _GOLDEN) >> np.uint64(33)
+    return (h % np.uint64(n_partitions)).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# executors
+
+
+class LocalExecutor:
+    """Runs the units of a stage one after another in this process."""
+
+    workers = 1
+
+    def map(self, fn: Callable[..., Any], items: list[Any], *, desc: str, progress: bool,
+            **kwargs: Any) -> Iterator[Any]:
+        it: Iterable[Any] = items
+        if progress and items:
+            from tqdm.auto import tqdm
+
+            it = tqdm(items, desc=desc, unit="part")
+        for item in it:
+            yield fn(item, **kwargs)
+
+    def share(self, obj: Any) -> Any:
+        return obj
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# atomic files
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _dump_pickle(path: Path, obj: Any) -> None:
+    def w(p: Path) -> None:
+        with open(p, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    _write_atomic(path, w)
+
+
+def _load_pickle(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _dump_json(path: Path, obj: Any) -> None:
+    def w(p: Path) -> None:
+        p.write_text(json.dumps(obj, default=str), encoding="utf-8")
+
+    _write_atomic(path, w)
+
+
+def _write_frame(path: Path, df: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    _write_atomic(path, lambda p: pq.write_table(table, p, compression="lz4"))
+
+
+# ---------------------------------------------------------------------------------------
+# stage 1: partition
+
+
+@dataclass
+class _Group:
+    gid: int
+    files: list[tuple[int, Any]]  # (file index, SourceFile)
+
+
+def _group_files(files: list[Any], estimates: list[int], target_rows: int) -> list[_Group]:
+    groups: list[_Group] = []
+    cur: list[tuple[int, Any]] = []
+    rows = 0
+    for i, (src, est) in enumerate(zip(files, estimates, strict=True)):
+        cur.append((i, src))
+        rows += est
+        if rows >= target_rows:
+            groups.append(_Group(len(groups), cur))
+            cur, rows = [], 0
+    if cur:
+        groups.append(_Group(len(groups), cur))
+    return groups
+
+
+class _Buffer:
+    """Staging rows by partition, flushed to Parquet when a byte budget is reached."""
+
+    def __init__(self, out: Path, n_parts: int, flush_bytes: int) -> None:
+        self.out = out
+        self.n_parts = n_parts
+        self.flush_bytes = flush_bytes
+        self.pieces: list[list[pa.Table]] = [[] for _ in range(n_parts)]
+        self.nbytes = 0
+        self.seq = 0
+        self.rows = np.zeros(n_parts, dtype=np.int64)
+        self.flushed_files: dict[int, set[int]] = {}  # seq -> input files in it
+        self.in_buffer: set[int] = set()
+
+    def add(self, table: pa.Table, file_index: int) -> None:
+        n = table.num_rows
+        if n == 0:
+            return
+        table = table.append_column("_file", pa.array(np.full(n, file_index, np.int32)))
+        b = bucket_of(table.column("mmsi").to_numpy(zero_copy_only=False), self.n_parts)
+        if self.n_parts < (1 << 15):
+            b = b.astype(np.int16)  # a stable sort of 16-bit keys is a radix sort
+        order = np.argsort(b, kind="stable")
+        counts = np.bincount(b, minlength=self.n_parts)
+        table = table.take(pa.array(order))
+        start = 0
+        for p in np.flatnonzero(counts):
+            c = int(counts[p])
+            self.pieces[p].append(table.slice(start, c))
+            start += c
+        self.rows += counts
+        self.nbytes += table.nbytes
+        self.in_buffer.add(file_index)
+        if self.nbytes >= self.flush_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.nbytes:
+            return
+        for p, pieces in enumerate(self.pieces):
+            if not pieces:
+                continue
+            # one file per run of equal schemas (files of different layouts may differ)
+            runs: list[list[pa.Table]] = []
+            for t in pieces:
+                if runs and runs[-1][0].schema.equals(t.schema):
+                    runs[-1].append(t)
+                else:
+                    runs.append([t])
+            for k, run in enumerate(runs):
+                name = f"b{p:04d}-{self.seq:04d}-{k:02d}.parquet"
+                pq.write_table(pa.concat_tables(run), self.out / name, compression="lz4")
+            self.pieces[p] = []
+        self.flushed_files[self.seq] = set(self.in_buffer)
+        self.in_buffer = set()
+        self.seq += 1
+        self.nbytes = 0
+
+    def drop_file(self, file_index: int) -> None:
+        """Forget every row of one input file (its reader restarts)."""
+        for p, pieces in enumerate(self.pieces):
+            kept = []
+            for t in pieces:
+                f = t.column("_file").to_numpy()
+                mask = f != file_index
+                self.rows[p] -= int((~mask).sum())
+                if mask.all():
+                    kept.append(t)
+                elif mask.any():
+                    kept.append(t.filter(pa.array(mask)))
+            self.pieces[p] = kept
+        self.in_buffer.discard(file_index)
+        for seq, files in self.flushed_files.items():
+            if file_index not in files:
+                continue
+            for path in sorted(self.out.glob(f"b*-{seq:04d}-*.parquet")):
+                t = pq.read_table(path)
+                f = t.column("_file").to_numpy()
+                mask = f != file_index
+                p = int(path.name[1:5])
+                self.rows[p] -= int((~mask).sum())
+                if mask.any():
+                    pq.write_table(t.filter(pa.array(mask)), path, compression="lz4")
+                else:
+                    path.unlink()
+            files.discard(file_index)
+
+
+def _partition_group(group: _Group, *, workdir: str, n_parts: int, flush_bytes: int,
+                     batch_rows: int, format: str | None, columns: Mapping[str, str] | None,
+                     errors: str) -> dict[str, Any]:
+    """Stage 1 unit: stream a group of input files into the partition buckets."""
+    from caspian_ais.batch.stream import iter_staging
+
+    root = Path(workdir) / "parts"
+    final = root / f"g{group.gid:06d}"
+    done = final / "_done.json"
+    if done.exists():
+        return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
+    tmp = root / f"g{group.gid:06d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.mkdir(parents=True)
+    buf = _Buffer(tmp, n_parts, flush_bytes)
+    staged = 0
+    rejected = 0
+    per_file: dict[int, int] = {}
+    for idx, src in group.files:
+        n_file = 0
+        for kind, payload in iter_staging(src, format, columns, errors=errors,
+                                          batch_rows=batch_rows):
+            if kind == "batch":
+                buf.add(payload, idx)
+                n_file += payload.num_rows
+            elif kind == "restart":
+                buf.drop_file(idx)
+                n_file = 0
+            else:  # the file's loader ledger
+                if payload is not None and len(payload):
+                    _write_frame(tmp / f"ledger-{idx:06d}.parquet", payload)
+                    rejected += len(payload)
+        staged += n_file
+        per_file[idx] = n_file
+    buf.flush()
+    info = {"gid": group.gid, "files": [i for i, _ in group.files], "staged": staged,
+            "loader_rejected": rejected, "rows": buf.rows.tolist(),
+            "rows_per_file": {str(k): v for k, v in per_file.items()}}
+    (tmp / "_done.json").write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, final)
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# stage 2: clean
+
+
+def _partition_inputs(workdir: Path, p: int) -> list[str]:
+    return sorted(glob.glob(str(workdir / "parts" / "g*[0-9]" / f"b{p:04d}-*.parquet")))
+
+
+def _clean_partition(p: int, *, workdir: str, labels: list[str], max_speed_kn: float,
+                     ropts: Any, sample_every: int | None = None) -> dict[str, Any]:
+    """Stage 2 unit: canonical table, clean, reception counts of one partition."""
+    from caspian_ais.batch.reception import interval_counts
+    from caspian_ais.batch.stream import staging_to_canonical
+    from caspian_ais.cleaning import clean
+
+    wd = Path(workdir)
+    out = wd / "clean"
+    done = out / f"p{p:04d}.done.json"
+    if done.exists():
+        return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
+    tables, codes = [], []
+    for path in _partition_inputs(wd, p):
+        t = pq.read_table(path)
+        codes.append(t.column("_file").to_numpy())
+        tables.append(t.drop_columns(["_file"]))
+    code = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+    del codes
+    raw = staging_to_canonical(tables, code, labels)
+    n_in = len(raw)
+    cleaned = clean(raw, max_speed_kn=max_speed_kn)
+    del raw
+    tracks, ledger = cleaned
+    _write_frame(out / f"p{p:04d}.parquet", tracks)
+    _write_frame(out / f"p{p:04d}.rejected.parquet", ledger)
+    _dump_pickle(out / f"p{p:04d}.intervals.pkl", interval_counts(tracks, ropts))
+    info = {
+        "p": p, "rows_in": n_in, "rows_kept": len(tracks), "rejected": len(ledger),
+        "vessels": int(tracks["mmsi"].nunique()) if len(tracks) else 0,
+        "t_max": int(tracks["timestamp"].max().value) if len(tracks) else None,
+    }
+    _dump_json(done, info)
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# stage 3: reception
+
+
+_MODEL_COLUMNS = ["mmsi", "timestamp", "lat", "lon", "sog_kn"]
+
+
+def _model_columns(workdir: str, p: int) -> pd.DataFrame:
+    return pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet",
+                           columns=_MODEL_COLUMNS)
+
+
+def _interval_partition(p: int, *, workdir: str, ropts: Any, plan: dict[str, Any]
+                        ) -> np.ndarray:
+    """Stage 3a unit: the partition's intervals in the run-wide median's sample."""
+    from caspian_ais.batch.reception import interval_sample
+
+    return interval_sample(_model_columns(workdir, p), ropts, plan)
+
+
+def _quality_partition(p: int, *, workdir: str, ropts: Any) -> dict[str, Any]:
+    """Stage 3b unit: the partition's share of the reception model's cell-month counts."""
+    from caspian_ais.batch.reception import quality_part
+
+    path = Path(workdir) / "context" / f"p{p:04d}.quality.pkl"
+    if path.exists():
+        return {"p": p, "skipped": True}
+    _dump_pickle(path, quality_part(_model_columns(workdir, p), ropts))
+    return {"p": p}
+
+
+def _context_partition(p: int, *, workdir: str, q: Any, min_gap: Any,
+                       core_options: dict[str, Any]) -> dict[str, Any]:
+    """Stage 3 unit: what the partition contributes to cross-vessel context.
+
+    Its share of the reception model's occupancy grids (when ``q`` is given) and the
+    starts of its gaps (core gap table), against which every partition's gaps count
+    their ``co_onset`` (other vessels going quiet nearby at the same time).
+    """
+    from caspian_ais.batch.reception import occupancy_part
+    from caspian_ais.gaps import detect_gaps
+
+    path = Path(workdir) / "context" / f"p{p:04d}.pkl"
+    if path.exists():
+        return {"p": p, "skipped": True}
+    tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet",
+                             columns=["mmsi", "timestamp", "lat", "lon"])
+    core = detect_gaps(tracks, min_gap, enrich=False, **core_options)
+    out = {"occupancy": occupancy_part(tracks, q) if q is not None else None,
+           "starts": core[["mmsi", "start_time", "start_lat", "start_lon"]]}
+    _dump_pickle(path, out)
+    return {"p": p, "gaps": len(core)}
+
+
+def _onset_supported() -> bool:
+    import inspect
+
+    from caspian_ais.gaps import detect_gaps
+
+    return "onset_reference" in inspect.signature(detect_gaps).parameters
+
+
+# ---------------------------------------------------------------------------------------
+# stage 4: detect
+
+
+@dataclass
+class _DetectParams:
+    min_gap: Any
+    ports: pd.DataFrame
+    gap_options: dict[str, Any] = field(default_factory=dict)
+    port_call_options: dict[str, Any] = field(default_factory=dict)
+    dark_call_options: dict[str, Any] = field(default_factory=dict)
+    round_trip_options: dict[str, Any] = field(default_factory=dict)
+    sample_every: int = 1
+
+
+TABLES = ("gaps", "port_calls", "dark_port_calls", "round_trips")
+
+
+def detect_partition(tracks: pd.DataFrame, params: _DetectParams, model: Any
+                     ) -> dict[str, pd.DataFrame]:
+    """The detectors of :func:`caspian_ais.analyze` (:func:`caspian_ais.pipeline.
+    run_detectors`, the same call) on one partition's cleaned tracks."""
+    from caspian_ais.pipeline import run_detectors
+
+    gopts = dict(params.gap_options)
+    if model is not None:
+        gopts["reception_model"] = model
+    gaps, tables = run_detectors(
+        tracks, min_gap=params.min_gap, ports=params.ports, gap_options=gopts,
+        port_call_options=params.port_call_options,
+        dark_call_options=params.dark_call_options,
+        round_trip_options=params.round_trip_options)
+    return {"gaps": gaps, **tables}
+
+
+def _detect_partition(p: int, *, workdir: str, params: _DetectParams, model: Any
+                      ) -> dict[str, Any]:
+    out = Path(workdir) / "detect"
+    done = out / f"p{p:04d}.done.json"
+    if done.exists():
+        return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
+    tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet")
+    res = detect_partition(tracks, params, model)
+    k = max(int(params.sample_every), 1)
+    res["sample"] = tracks.iloc[::k].reset_index(drop=True) if k > 1 else tracks
+    del tracks
+    _dump_pickle(out / f"p{p:04d}.pkl", res)
+    info = {"p": p, **{name: len(t) for name, t in res.items() if name != "sample"}}
+    _dump_json(done, info)
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# driver
+
+
+def _fingerprint(files: list[Any], **options: Any) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            st = os.stat(f.path)
+            h.update(f"{f.label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{f.label}\n".encode())
+    h.update(repr(sorted((k, repr(v)) for k, v in options.items())).encode())
+    return h.hexdigest()
+
+
+def _prepare_workdir(wd: Path, fingerprint: str, say: Callable[[str], None]) -> dict[str, Any]:
+    wd.mkdir(parents=True, exist_ok=True)
+    mpath = wd / "manifest.json"
+    if mpath.exists():
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except ValueError:
+            manifest = {}
+        if manifest.get("fingerprint") == fingerprint:
+            say(f"resuming the run in {wd}")
+            return manifest
+        say(f"{wd} holds another run (other inputs or settings): starting afresh")
+    for sub in ("parts", "clean", "context", "detect"):
+        shutil.rmtree(wd / sub, ignore_errors=True)
+    manifest = {"version": _MANIFEST_VERSION, "fingerprint": fingerprint, "stages": {}}
+    _dump_json(mpath, manifest)
+    return manifest
+
+
+def _mark(wd: Path, manifest: dict[str, Any], stage: str, **info: Any) -> None:
+    manifest.setdefault("stages", {})[stage] = {"done": True, **info}
+    _dump_json(wd / "manifest.json", manifest)
+
+
+def _sort_by_mmsi(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None]
+    nonempty = [f for f in frames if len(f)]
+    if not nonempty:
+        return frames[0] if frames else pd.DataFrame()
+    df = nonempty[0] if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True)
+    order = np.argsort(df["mmsi"].to_numpy(dtype=np.int64), kind="stable")
+    return df.iloc[order].reset_index(drop=True)
+
+
+def run_batch(
+    source: Any,
+    *,
+    format: str | None,
+    columns: Mapping[str, str] | None,
+    min_gap: Any,
+    max_speed_kn: float,
+    ports: pd.DataFrame,
+    gap_options: Mapping[str, Any],
+    port_call_options: Mapping[str, Any],
+    dark_call_options: Mapping[str, Any],
+    round_trip_options: Mapping[str, Any],
+    settings: BatchSettings,
+    executor: Any = None,
+    progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+    errors: str = "ledger",
+) -> dict[str, Any]:
+    """Run the partitioned analysis; returns the pieces of an :class:`Analysis`.
+
+    See the module docstring for the stages. ``executor`` runs the units of each stage
+    (default :class:`LocalExecutor`; :class:`caspian_ais.batch.dask.DaskExecutor` runs
+    them on a Dask cluster).
+    """
+    from caspian_ais.batch.reception import (
+        build_options,
+        interval_plan,
+        merge_interval,
+        merge_model,
+        merge_quality,
+    )
+    from caspian_ais.batch.stream import estimate_rows
+    from caspian_ais.io.read import _check_arguments
+    from caspian_ais.io.sources import resolve_sources
+    from caspian_ais.ledger import concat_ledgers
+
+    say = on_stage or (lambda _m: None)
+    ex = executor or LocalExecutor()
+    t0 = time.perf_counter()
+    _check_arguments(format, columns, errors)
+    files = resolve_sources(source)
+    labels = [f.label for f in files]
+    estimates = [estimate_rows(f) for f in files]
+    est = int(sum(estimates))
+    n_parts = plan_partitions(est, settings)
+    gap_options = dict(gap_options)
+    reception_given = gap_options.get("reception_model", None)
+    ropts = build_options(gap_options)
+    fp = _fingerprint(files, format=format, columns=columns, n_parts=n_parts,
+                      max_speed_kn=max_speed_kn, min_gap=min_gap, ports=ports.to_json(),
+                      gap=gap_options, pc=port_call_options, dc=dark_call_options,
+                      rt=round_trip_options)
+    wd = Path(settings.workdir)
+    manifest = _prepare_workdir(wd, fp, say)
+    common = {"workdir": str(wd)}
+
+    # 1. partition ----------------------------------------------------------------------
+    say(f"partitioning {len(files):,} file(s), about {est:,} rows, into {n_parts} "
+        f"vessel partition(s) under {wd}")
+    groups = _group_files(files, estimates, max(settings.flush_bytes // 200, 1))
+    (wd / "parts").mkdir(exist_ok=True)
+    infos = list(ex.map(_partition_group, groups, desc="partition", progress=progress,
+                        n_parts=n_parts, flush_bytes=settings.flush_bytes,
+                        batch_rows=settings.batch_rows, format=format, columns=columns,
+                        errors=errors, **common))
+    staged = sum(int(i["staged"]) for i in infos)
+    loader_rejected = sum(int(i["loader_rejected"]) for i in infos)
+    part_rows = np.sum([i["rows"] for i in infos], axis=0) if infos else np.zeros(n_parts)
+    _mark(wd, manifest, "partition", rows=staged, loader_rejected=loader_rejected,
+          largest_partition=int(part_rows.max()) if len(part_rows) else 0)
+
+    # 2. clean --------------------------------------------------------------------------
+    say(f"cleaning {staged:,} rows in {n_parts} partition(s) "
+        f"(largest {int(part_rows.max()) if len(part_rows) else 0:,} rows)")
+    (wd / "clean").mkdir(exist_ok=True)
+    parts = list(range(n_parts))
+    cinfo = list(ex.map(_clean_partition, parts, desc="clean", progress=progress,
+                        labels=labels, max_speed_kn=max_speed_kn, ropts=ropts, **common))
+    kept = sum(int(c["rows_kept"]) for c in cinfo)
+    vessels = sum(int(c["vessels"]) for c in cinfo)
+    t_max = max((c["t_max"] for c in cinfo if c["t_max"] is not None), default=None)
+    _mark(wd, manifest, "clean", rows_kept=kept, vessels=vessels)
+
+    # 3. context: the reception model and the starts of every gap ----------------------
+    build = reception_given is None or reception_given is True
+    if gap_options.get("include_open") and gap_options.get("data_end") is None and t_max:
+        gap_options["data_end"] = pd.Timestamp(t_max, tz="UTC")
+    core_options = {k: gap_options[k] for k in ("include_open", "data_end")
+                    if k in gap_options}
+    say("building the reception model and the gap context from all partitions"
+        if build else "collecting the gap context from all partitions")
+    (wd / "context").mkdir(exist_ok=True)
+    mpath = wd / "context" / "model.pkl"
+    model: Any = None
+    q = None
+    if build and not mpath.exists():
+        # the data's reporting interval (the model scales its thresholds with it): the
+        # median of a regular sample of all vessels' intervals, exactly as in memory
+        if "report_interval_s" in ropts.kw and ropts.kw["report_interval_s"] is None:
+            ipath = wd / "context" / "interval.json"
+            if ipath.exists():
+                interval = json.loads(ipath.read_text(encoding="utf-8"))["report_interval_s"]
+            else:
+                plan = interval_plan([_load_pickle(wd / "clean" / f"p{p:04d}.intervals.pkl")
+                                      for p in parts])
+                samples = list(ex.map(_interval_partition, parts, desc="interval",
+                                      progress=progress, ropts=ropts, plan=ex.share(plan),
+                                      **common))
+                interval = merge_interval(samples, plan)
+                _dump_json(ipath, {"report_interval_s": interval})
+            ropts = ropts.with_interval(float(interval))
+        list(ex.map(_quality_partition, parts, desc="quality", progress=progress,
+                    ropts=ropts, **common))
+        q = merge_quality([_load_pickle(wd / "context" / f"p{p:04d}.quality.pkl")
+                           for p in parts], ropts)
+    list(ex.map(_context_partition, parts, desc="context", progress=progress,
+                q=ex.share(q), min_gap=min_gap, core_options=core_options, **common))
+    ctx = [_load_pickle(wd / "context" / f"p{p:04d}.pkl") for p in parts]
+    if build:
+        if mpath.exists():
+            model = _load_pickle(mpath)
+        else:
+            assert q is not None
+            model = merge_model(q, [c["occupancy"] for c in ctx])
+            _dump_pickle(mpath, model)
+        gap_options.pop("reception_model", None)
+        for k in list(gap_options):  # the build options went into the model
+            if k in ropts.kw:
+                gap_options.pop(k)
+    starts = [c["starts"] for c in ctx]
+    del ctx
+    if _onset_supported():
+        gap_options["onset_reference"] = pd.concat(starts, ignore_index=True)
+    _mark(wd, manifest, "context")
+
+    # 4. detect -------------------------------------------------------------------------
+    say("detecting gaps, port calls, dark port calls and round trips per partition")
+    (wd / "detect").mkdir(exist_ok=True)
+    params = _DetectParams(min_gap=min_gap, ports=ports, gap_options=gap_options,
+                           port_call_options=dict(port_call_options),
+                           dark_call_options=dict(dark_call_options),
+                           round_trip_options=dict(round_trip_options),
+                           sample_every=max(1, math.ceil(kept / max(settings.sample_rows, 1))))
+    list(ex.map(_detect_partition, parts, desc="detect", progress=progress,
+                params=ex.share(params), model=ex.share(model), **common))
+    _mark(wd, manifest, "detect")
+
+    # 5. merge --------------------------------------------------------------------------
+    say("merging the partitions' results")
+    first = _load_pickle(wd / "detect" / f"p{parts[0]:04d}.pkl") if parts else {}
+    names = [k for k in first if k != "sample"] or list(TABLES)
+    results: dict[str, list[pd.DataFrame]] = {name: [] for name in (*names, "sample")}
+    ledgers = []
+    for p in parts:
+        res = _load_pickle(wd / "detect" / f"p{p:04d}.pkl")
+        for name in results:
+            results[name].append(res[name])
+        ledgers.append(pd.read_parquet(wd / "clean" / f"p{p:04d}.rejected.parquet"))
+    tables = {name: _sort_by_mmsi(results[name]) for name in names}
+    sample = _sort_by_mmsi(results["sample"])
+    if "source_file" in sample and len(files):
+        sample["source_file"] = pd.Categorical(sample["source_file"].astype(str),
+                                               categories=pd.Index(labels))
+    # ledger: the loaders' rows by file, then clean's in input order
+    loader = [pd.read_parquet(f) for f in
+              sorted(glob.glob(str(wd / "parts" / "g*[0-9]" / "ledger-*.parquet")))]
+    cl = concat_ledgers(ledgers)
+    if len(cl):
+        idx = pd.Series(np.arange(len(labels)), index=labels)
+        key_f = idx.reindex(cl["source_file"].astype(str).to_numpy()).to_numpy()
+        key_r = cl["source_row"].to_numpy(dtype="float64", na_value=np.nan)
+        cl = cl.iloc[np.lexsort((key_r, key_f))].reset_index(drop=True)
+    rejected = concat_ledgers([*loader, cl])
+    if not settings.keep_workdir:
+        shutil.rmtree(wd, ignore_errors=True)
+    say(f"batch run done in {time.perf_counter() - t0:.1f} s")
+    return {
+        "tracks": sample,
+        "rejected": rejected,
+        "gaps": tables["gaps"],
+        "tables": {k: tables[k] for k in names if k != "gaps"},
+        "rows_read": staged + loader_rejected,
+        "sources": labels,
+        "counts": {"rows_kept": kept, "vessels": vessels},
+        "workdir": str(wd) if settings.keep_workdir else None,
+        "n_partitions": n_parts,
+    }

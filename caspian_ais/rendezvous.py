@@ -1,0 +1,359 @@
+"""Dark rendezvous candidates: a ship-to-ship meeting where one side went dark.
+
+A vessel that meets another at sea to transfer cargo often switches its AIS off; its
+partner may not. The visible side then *loiters*; the dark side shows a *gap* that covers
+the meeting, with switch-off and switch-on positions within reach of the meeting place.
+:func:`detect_dark_rendezvous` pairs them (see ``docs/encounters_identity.md`` and
+``/work/shared/method.md`` "Encounters and loitering"):
+
+``kind = "loitering"``
+    Vessel A loiters (:func:`caspian_ais.loitering.detect_loitering` with
+    ``min_loiter_h``) while vessel B's gap overlaps the loitering by at least
+    ``min_overlap_h``; B's switch-off and switch-on positions lie within
+    ``max_switch_distance_km`` of A's position, and B, at its own usual speed, could
+    have sailed from the switch-off to A before A left, stayed at least ``min_slack_h``
+    and sailed on to the switch-on within the gap (Windward's reachability test).
+``kind = "slow_gap"``
+    As ``loitering``, but vessel A's lying still is seen as a silence of at least
+    ``min_loiter_h`` across which it moved slower than ``max_loiter_speed_kn``.
+``kind = "dark_round_trip"``
+    Vessel A is on a dark round trip (:func:`caspian_ais.detect_round_trips`) while
+    vessel B's gap overlaps it by at least ``min_overlap_h``, and a meeting point exists
+    within ``max_switch_distance_km`` of both vessels' switch-off and switch-on positions
+    that both could reach and leave in time (tested on candidate points between the four
+    ends). B's gap must be flagged ``suspicious`` (when the column exists): with both
+    sides dark, geometry alone pairs too many coincidences.
+
+Gaps that start and end inside a port area (``start_in_port`` and ``end_in_port``, when
+present) are left out: the ship stayed in port. The dark vessel must have had time to
+spare for the stop at its own speed (``speed_factor`` × its usual speed): a ship passing
+by on its voyage has none. With ``require_suspicious`` only gaps flagged ``suspicious`` by
+:func:`caspian_ais.detect_gaps` are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from caspian_ais.geodesy import KM_PER_NM, haversine_km
+
+__all__ = ["RENDEZVOUS_COLUMNS", "detect_dark_rendezvous"]
+
+_NS_PER_H = 3_600_000_000_000
+
+#: Columns of :func:`detect_dark_rendezvous`, in order.
+RENDEZVOUS_COLUMNS: tuple[str, ...] = (
+    "rendezvous_id",
+    "kind",
+    "mmsi",
+    "other_mmsi",
+    "start_time",
+    "end_time",
+    "overlap_h",
+    "lat",
+    "lon",
+    "gap_id",
+    "gap_start_time",
+    "gap_end_time",
+    "switch_off_km",
+    "switch_on_km",
+    "slack_h",
+)
+
+
+def _empty() -> pd.DataFrame:
+    utc = "datetime64[ns, UTC]"
+    dt = {"rendezvous_id": "str", "kind": "str", "mmsi": "int64", "other_mmsi": "int64",
+          "start_time": utc, "end_time": utc, "gap_id": "str", "gap_start_time": utc,
+          "gap_end_time": utc}
+    return pd.DataFrame({c: pd.Series([], dtype=dt.get(c, "float64")) for c in RENDEZVOUS_COLUMNS})
+
+
+def _ns(s: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(s).as_unit("ns").asi8
+
+
+def _overlaps(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
+              max_b_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) of intervals a_i and b_j that overlap; b sorted by start, each
+    b at most ``max_b_ns`` long. Vectorised with searchsorted (no n*m matrix)."""
+    lo = np.searchsorted(b0, a0 - max_b_ns, side="left")
+    hi = np.searchsorted(b0, a1, side="right")
+    cnt = np.maximum(hi - lo, 0)
+    i = np.repeat(np.arange(len(a0)), cnt)
+    j = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    ok = b1[j] > a0[i]
+    return i[ok], j[ok]
+
+
+def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
+               min_port_km: float, max_gap_h: float) -> pd.DataFrame:
+    """Silences of a vessel across which it hardly moved: it stopped while unheard."""
+    from caspian_ais.encounters import default_anchorages, offshore_ok
+    from caspian_ais.schema import timestamp_ns
+
+    mm = tracks["mmsi"].to_numpy(np.int64)
+    t = timestamp_ns(tracks["timestamp"])
+    lat, lon = tracks["lat"].to_numpy(float), tracks["lon"].to_numpy(float)
+    o = np.lexsort((t, mm))
+    mm, t, lat, lon = mm[o], t[o], lat[o], lon[o]
+    dt_h = (t[1:] - t[:-1]) / _NS_PER_H
+    d = haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = d / dt_h / KM_PER_NM
+    k = np.flatnonzero((mm[1:] == mm[:-1]) & (dt_h >= min_h) & (dt_h <= max_gap_h) & (v < max_kn))
+    if not len(k):
+        return pd.DataFrame()
+    mlat, mlon = 0.5 * (lat[k] + lat[k + 1]), 0.5 * (lon[k] + lon[k + 1])
+    ok, _, _ = offshore_ok(mlat, mlon, ports, min_port_km, default_anchorages(ports))
+    k = k[ok]
+    return pd.DataFrame({"mmsi": mm[k], "start_time": pd.to_datetime(t[k], utc=True),
+                         "end_time": pd.to_datetime(t[k + 1], utc=True), "lat": mlat[ok],
+                         "lon": mlon[ok], "kind": "slow_gap"})
+
+
+def detect_dark_rendezvous(
+    tracks: pd.DataFrame,
+    gaps: pd.DataFrame,
+    ports: Any = None,
+    *,
+    round_trips: pd.DataFrame | None = None,
+    loitering: pd.DataFrame | None = None,
+    min_loiter_h: float = 1.0,
+    max_loiter_speed_kn: float = 2.0,
+    min_port_distance_km: float = 20.0,
+    require_suspicious: bool = False,
+    min_overlap_h: float = 1.0,
+    max_switch_distance_km: float = 250.0,
+    min_slack_h: float = 2.0,
+    max_transit_speed_kn: float = 15.0,
+    speed_factor: float = 1.1,
+    max_gap_h: float = 72.0,
+    include_slow_gaps: bool = False,
+) -> pd.DataFrame:
+    """Find candidate dark rendezvous: one vessel loitering (or on a dark round trip)
+    while another's AIS gap covers the meeting.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Cleaned canonical table (for the loitering, when ``loitering`` is not given).
+    gaps : pandas.DataFrame
+        From :func:`caspian_ais.detect_gaps` (``gap_id``, ``start_lat`` ... and, when
+        ``require_suspicious``, ``suspicious``).
+    ports : pandas.DataFrame or path, optional
+        Port gazetteer; default the bundled Caspian one.
+    round_trips : pandas.DataFrame, optional
+        From :func:`caspian_ais.detect_round_trips`: adds ``dark_round_trip`` candidates.
+    loitering : pandas.DataFrame, optional
+        Loitering episodes to use instead of computing them with
+        :func:`caspian_ais.loitering.detect_loitering` (``min_loiter_h``,
+        ``max_loiter_speed_kn``, ``min_port_distance_km``).
+    min_loiter_h : float, default 1
+        Shortest loitering of the visible side, hours (a transfer takes hours; the
+        dark side is often back on air before the partner leaves).
+    max_loiter_speed_kn : float, default 2
+        Mean speed of the visible side below this, knots.
+    min_port_distance_km : float, default 20
+        The loitering must lie strictly farther than this from every port, km.
+    require_suspicious : bool, default False
+        Use only gaps with ``suspicious`` true (when the column exists). Off by default:
+        offshore, :func:`caspian_ais.detect_gaps` often calls a dark spell "poor
+        coverage", and the own-speed reachability test (``speed_factor``) already tells
+        a ship that stopped from one passing by.
+    min_overlap_h : float, default 1
+        The gap must cover at least this much of the loitering or round trip, and leave
+        this much time at the meeting place after the transit, hours.
+    max_switch_distance_km : float, default 250
+        Switch-off and switch-on positions at most this far from the meeting place, km
+        (1-6 h of sailing at 8-12 kn, plus the silence reception adds on either side).
+    min_slack_h : float, default 2
+        The gap must leave at least this much time at the meeting place after sailing
+        there from the switch-off and on to the switch-on at the vessel's own speed,
+        hours (a transfer takes hours; passing ships that merely slowed have less).
+    max_transit_speed_kn : float, default 15
+        Highest speed assumed for the reachability test, knots (above Caspian service
+        speeds).
+    speed_factor : float, default 1.1
+        The dark vessel's own speed in the reachability test is ``speed_factor`` × the
+        90th percentile of its reported SOG above 3 kn (capped at
+        ``max_transit_speed_kn``): a ship passing by on its way has no time to spare for
+        a stop, a ship that met another has.
+    max_gap_h : float, default 72
+        Longer gaps are not considered, hours.
+    include_slow_gaps : bool, default False
+        Also treat as the visible side a silence of at least ``min_loiter_h`` across
+        which a vessel moved slower than ``max_loiter_speed_kn`` offshore (kind
+        ``slow_gap``): offshore the partner is often heard only before and after lying
+        still. Off by default: on the simulator most such silences are not meetings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate, columns :data:`RENDEZVOUS_COLUMNS`: ``mmsi`` the loitering
+        (or round-trip) vessel, ``other_mmsi`` the vessel whose gap covers it;
+        ``start_time``/``end_time`` the overlap, UTC; ``lat``/``lon`` the meeting place
+        (loitering position, or the tested meeting point); ``gap_id`` the other vessel's
+        gap; ``switch_off_km``/``switch_on_km`` its ends' distances to the meeting place;
+        ``slack_h`` the time the gap leaves at the meeting place after sailing there and
+        back at ``max_transit_speed_kn``. ``rendezvous_id`` is
+        ``"<mmsi>-<other_mmsi>-<start unix seconds>"``.
+    """
+    if gaps is None or len(gaps) == 0:
+        return _empty()
+    g = gaps.reset_index(drop=True)
+    ok = g["end_time"].notna().to_numpy().copy()
+    if "is_closed" in g:
+        ok &= g["is_closed"].to_numpy(dtype=bool)
+    if "start_in_port" in g and "end_in_port" in g:
+        # AIS off at berth (or a port's receiver down): the ship stayed in port
+        both = (g["start_in_port"].fillna(False).to_numpy(dtype=bool)
+                & g["end_in_port"].fillna(False).to_numpy(dtype=bool))
+        ok &= ~both
+    if require_suspicious and "suspicious" in g:
+        ok &= g["suspicious"].fillna(False).to_numpy(dtype=bool)
+    g0 = _ns(g["start_time"])
+    g1 = _ns(g["end_time"].fillna(g["start_time"]))
+    ok &= (g1 - g0) <= max_gap_h * _NS_PER_H
+    g = g[ok].reset_index(drop=True)
+    if g.empty:
+        return _empty()
+    if "gap_id" not in g:
+        g["gap_id"] = g["mmsi"].astype(str) + "-" + (_ns(g["start_time"]) // 10**9).astype(str)
+    g = g.sort_values("start_time", kind="stable").reset_index(drop=True)
+    g0, g1 = _ns(g["start_time"]), _ns(g["end_time"])
+    gm = g["mmsi"].to_numpy(np.int64)
+    g_susp = (g["suspicious"].fillna(False).to_numpy(dtype=bool) if "suspicious" in g
+              else np.ones(len(g), dtype=bool))
+    glat0, glon0 = g["start_lat"].to_numpy(float), g["start_lon"].to_numpy(float)
+    glat1, glon1 = g["end_lat"].to_numpy(float), g["end_lon"].to_numpy(float)
+    v_kmh = max_transit_speed_kn * KM_PER_NM
+    # each gap vessel's own sailing speed (90th percentile of its SOG above 3 kn), capped
+    g_kmh = np.full(len(g), v_kmh)
+    if tracks is not None and len(tracks) and "sog_kn" in tracks:
+        sg = tracks["sog_kn"].where(tracks["sog_kn"] > 3.0)
+        top = sg.groupby(tracks["mmsi"].to_numpy()).quantile(0.9)
+        own = pd.Series(gm).map(top).to_numpy(float) * speed_factor * KM_PER_NM
+        g_kmh = np.where(np.isfinite(own), np.fmin(own, v_kmh), v_kmh)
+    max_g = int(max_gap_h * _NS_PER_H)
+    parts: list[pd.DataFrame] = []
+
+    # ---- loitering side ---------------------------------------------------------------
+    lo = loitering
+    if lo is None:
+        from caspian_ais.loitering import detect_loitering
+
+        lo = detect_loitering(tracks, ports, max_mean_speed_kn=max_loiter_speed_kn,
+                              min_duration_h=min_loiter_h,
+                              min_port_distance_km=min_port_distance_km)
+    lo = lo.assign(kind="loitering")
+    if include_slow_gaps and tracks is not None and len(tracks):
+        sg = _slow_gaps(tracks, ports, min_loiter_h, max_loiter_speed_kn, min_port_distance_km,
+                        max_gap_h)
+        if len(sg):
+            lo = pd.concat([lo, sg], ignore_index=True)
+    if len(lo):
+        l0, l1 = _ns(lo["start_time"]), _ns(lo["end_time"])
+        lkind = lo["kind"].to_numpy(object)
+        i, j = _overlaps(l0, l1, g0, g1, max_g)
+        lm = lo["mmsi"].to_numpy(np.int64)
+        keep = lm[i] != gm[j]
+        i, j = i[keep], j[keep]
+        llat, llon = lo["lat"].to_numpy(float)[i], lo["lon"].to_numpy(float)[i]
+        d_off = haversine_km(glat0[j], glon0[j], llat, llon)
+        d_on = haversine_km(glat1[j], glon1[j], llat, llon)
+        ov0, ov1 = np.maximum(l0[i], g0[j]), np.minimum(l1[i], g1[j])
+        overlap_h = (ov1 - ov0) / _NS_PER_H
+        dur_h = (g1[j] - g0[j]) / _NS_PER_H
+        vj = g_kmh[j]
+        slack = dur_h - (d_off + d_on) / vj
+        # reach the place before the loitering ends, leave it after it starts
+        arrive = g0[j] + d_off / vj * _NS_PER_H
+        leave = g1[j] - d_on / vj * _NS_PER_H
+        good = ((overlap_h >= min_overlap_h - 1e-9) & (d_off <= max_switch_distance_km)
+                & (d_on <= max_switch_distance_km) & (slack >= min_slack_h - 1e-9)
+                & (arrive <= l1[i]) & (leave >= l0[i]))
+        if good.any():
+            k = np.flatnonzero(good)
+            parts.append(pd.DataFrame({
+                "kind": lkind[i[k]], "mmsi": lm[i[k]], "other_mmsi": gm[j[k]],
+                "start_time": pd.to_datetime(ov0[k], utc=True),
+                "end_time": pd.to_datetime(ov1[k], utc=True), "overlap_h": overlap_h[k],
+                "lat": llat[k], "lon": llon[k], "gap_id": g["gap_id"].to_numpy()[j[k]],
+                "gap_start_time": pd.to_datetime(g0[j[k]], utc=True),
+                "gap_end_time": pd.to_datetime(g1[j[k]], utc=True),
+                "switch_off_km": d_off[k], "switch_on_km": d_on[k], "slack_h": slack[k]}))
+
+    # ---- dark round-trip side -------------------------------------------------------------
+    if round_trips is not None and len(round_trips):
+        rt = round_trips.reset_index(drop=True)
+        gid = pd.Series(np.arange(len(gaps)), index=gaps["gap_id"].astype(str).to_numpy()) \
+            if "gap_id" in gaps else None
+        rows = []
+        if gid is not None:
+            for r, ids in enumerate(rt["gap_ids"].astype(str)):
+                for x in ids.split(";"):
+                    if x in gid.index:
+                        rows.append((r, int(gid[x])))
+        if rows:
+            ra = np.array(rows)
+            gg = gaps.reset_index(drop=True).iloc[ra[:, 1]]
+            a0, a1 = _ns(gg["start_time"]), _ns(gg["end_time"])
+            am = gg["mmsi"].to_numpy(np.int64)
+            alat0, alon0 = gg["start_lat"].to_numpy(float), gg["start_lon"].to_numpy(float)
+            alat1, alon1 = gg["end_lat"].to_numpy(float), gg["end_lon"].to_numpy(float)
+            i, j = _overlaps(a0, a1, g0, g1, max_g)
+            keep = (am[i] != gm[j]) & g_susp[j]
+            i, j = i[keep], j[keep]
+            ov0, ov1 = np.maximum(a0[i], g0[j]), np.minimum(a1[i], g1[j])
+            overlap_h = (ov1 - ov0) / _NS_PER_H
+            i, j, ov0, ov1, overlap_h = (x[overlap_h >= min_overlap_h - 1e-9]
+                                         for x in (i, j, ov0, ov1, overlap_h))
+            if len(i):
+                # candidate meeting points: weighted means of the four ends
+                w = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1],
+                              [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1],
+                              [1, 1, 1, 1], [2, 2, 1, 1], [1, 1, 2, 2]], dtype=float)
+                w /= w.sum(axis=1, keepdims=True)
+                la = np.stack([alat0[i], alat1[i], glat0[j], glat1[j]], axis=1) @ w.T
+                lo_ = np.stack([alon0[i], alon1[i], glon0[j], glon1[j]], axis=1) @ w.T
+
+                def dist(lat_: np.ndarray, lon_: np.ndarray) -> np.ndarray:
+                    return haversine_km(lat_[:, None], lon_[:, None], la, lo_)
+
+                da0, da1 = dist(alat0[i], alon0[i]), dist(alat1[i], alon1[i])
+                db0, db1 = dist(glat0[j], glon0[j]), dist(glat1[j], glon1[j])
+                # both must reach M, stay min_overlap_h together inside the overlap, leave
+                vb = g_kmh[j, None]
+                arr = np.maximum(a0[i, None] + da0 / v_kmh * _NS_PER_H,
+                                 g0[j, None] + db0 / vb * _NS_PER_H)
+                dep = np.minimum(a1[i, None] - da1 / v_kmh * _NS_PER_H,
+                                 g1[j, None] - db1 / vb * _NS_PER_H)
+                near = np.maximum.reduce([da0, da1, db0, db1]) <= max_switch_distance_km
+                fit = near & ((dep - arr) >= min_overlap_h * _NS_PER_H)
+                has = fit.any(axis=1)
+                best = np.argmax(np.where(fit, dep - arr, -np.inf), axis=1)
+                k = np.flatnonzero(has)
+                b = best[k]
+                parts.append(pd.DataFrame({
+                    "kind": "dark_round_trip", "mmsi": am[i[k]], "other_mmsi": gm[j[k]],
+                    "start_time": pd.to_datetime(ov0[k], utc=True),
+                    "end_time": pd.to_datetime(ov1[k], utc=True), "overlap_h": overlap_h[k],
+                    "lat": la[k, b], "lon": lo_[k, b], "gap_id": g["gap_id"].to_numpy()[j[k]],
+                    "gap_start_time": pd.to_datetime(g0[j[k]], utc=True),
+                    "gap_end_time": pd.to_datetime(g1[j[k]], utc=True),
+                    "switch_off_km": db0[k, b], "switch_on_km": db1[k, b],
+                    "slack_h": (dep[k, b] - arr[k, b]) / _NS_PER_H}))
+    if not parts:
+        return _empty()
+    out = pd.concat(parts, ignore_index=True)
+    out["rendezvous_id"] = (out["mmsi"].astype(str) + "-" + out["other_mmsi"].astype(str) + "-"
+                            + (_ns(out["start_time"]) // 10**9).astype(str))
+    out = out.drop_duplicates("rendezvous_id").sort_values(["start_time", "mmsi"])
+    out["kind"] = out["kind"].astype("str")
+    out["gap_id"] = out["gap_id"].astype("str")
+    out["rendezvous_id"] = out["rendezvous_id"].astype("str")
+    return out.reset_index(drop=True)[list(RENDEZVOUS_COLUMNS)]

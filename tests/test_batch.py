@@ -1,0 +1,219 @@
+"""Out-of-core batch engine: streaming reads, partitioned analysis identical to in memory,
+resume after an interruption, memory settings, CLI options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from caspian_ais import analyze, clean, read_ais
+from caspian_ais.batch import iter_ais
+from caspian_ais.batch import run as batch_run
+from caspian_ais.batch.reception import (
+    build_options,
+    interval_counts,
+    interval_plan,
+    interval_sample,
+    merge_interval,
+    merge_model,
+    merge_quality,
+    occupancy_part,
+    quality_part,
+)
+from caspian_ais.batch.run import BatchSettings, bucket_of, parse_memory, plan_partitions
+from caspian_ais.ledger import rejected_of
+from caspian_ais.reception import build_reception_model
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five daily MarineCadastre CSV files of a small simulated fleet."""
+    from caspian_ais.synthetic import write_scenario
+
+    out = tmp_path_factory.mktemp("daily")
+    write_scenario(out, n_vessels=16, days=5, start="2022-08-15", seed=4,
+                   format="marinecadastre", workers=1)
+    return out / "ais"
+
+
+@pytest.fixture(scope="module")
+def in_memory(daily: Path):
+    return analyze(daily, engine="memory")
+
+
+def assert_same_analysis(a, b) -> None:
+    assert a.summary() == b.summary()
+    s = b.summary()
+    assert s["rows_read"] == s["rows_kept"] + s["rows_rejected"]  # every row accounted for
+    pd.testing.assert_frame_equal(a.gaps, b.gaps)
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], obj=name)
+    pd.testing.assert_frame_equal(a.rejected, b.rejected, obj="rejected")
+    assert a.rows_read == b.rows_read
+    assert a.sources == b.sources
+
+
+def test_iter_ais_matches_read_ais(daily: Path) -> None:
+    whole = read_ais(daily)
+    batches = list(iter_ais(daily, batch_rows=5000))
+    assert len(batches) >= len(list(daily.glob("*.csv")))
+    streamed = pd.concat(batches, ignore_index=True)
+    pd.testing.assert_frame_equal(whole, streamed)
+    ledgers = [rejected_of(b) for b in batches]
+    pd.testing.assert_frame_equal(
+        rejected_of(whole), pd.concat([x for x in ledgers if len(x)] or [rejected_of(whole)],
+                                      ignore_index=True))
+
+
+def test_iter_ais_ledger_of_bad_rows(tmp_path: Path) -> None:
+    header = ("MMSI,BaseDateTime,LAT,LON,SOG,COG,Heading,VesselName,IMO,CallSign,VesselType,"
+              "Status,Length,Width,Draft,Cargo,TransceiverClass")
+    good = "273000001,2022-09-01T00:00:00,45.0,50.0,1,2,3,A,IMO1,C,70,0,100,20,5,70,A"
+    path = tmp_path / "AIS_2022_09_01.csv"
+    path.write_text("\n".join([header, good, "273000001,2022-09-01T00:10:00,45.0", good]) + "\n")
+    batches = list(iter_ais(path))
+    assert sum(len(b) for b in batches) == 2
+    assert rejected_of(batches[-1])["reason"].tolist() == ["unparseable_row"]
+
+
+def test_reception_model_from_partitions_is_identical(daily: Path) -> None:
+    tracks = clean(read_ais(daily)).tracks
+    model = build_reception_model(tracks)
+    opts = build_options({})
+    parts = [tracks[bucket_of(tracks["mmsi"].to_numpy(), 3) == p].reset_index(drop=True)
+             for p in range(3)]
+    if "report_interval_s" in opts.kw:  # the run-wide median interval, from the parts
+        plan = interval_plan([interval_counts(t, opts) for t in parts])
+        interval = merge_interval([interval_sample(t, opts, plan) for t in parts], plan)
+        np.testing.assert_equal(interval, model.report_interval_s)
+        opts = opts.with_interval(interval)
+    q = merge_quality([quality_part(t, opts) for t in parts], opts)
+    merged = merge_model(q, [occupancy_part(t, q) for t in parts])
+    exact = ["cell", "month", "lat", "lon", "reports", "vessels", "well_heard", "quality",
+             "reports_per_h"]
+    pd.testing.assert_frame_equal(model.cells[exact], merged.cells[exact])
+    pd.testing.assert_frame_equal(model.cells, merged.cells, check_exact=False, rtol=1e-9)
+    np.testing.assert_array_equal(model._cell_keys, merged._cell_keys)
+    np.testing.assert_array_equal(model._quality, merged._quality)
+    assert (model.bin_h, model.t0_ns) == (merged.bin_h, merged.t0_ns)
+    for a, b in ((model._local, merged._local), (model._wide, merged._wide)):
+        for name in ("cells", "cum", "solo_keys", "solo_bins"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for name in ("pass_start_ns", "pass_end_ns", "heard_max_h", "pass_bin_min",
+                 "report_interval_s"):
+        if hasattr(model, name):
+            np.testing.assert_array_equal(getattr(model, name), getattr(merged, name))
+
+
+def test_batch_identical_to_memory(daily: Path, in_memory, tmp_path: Path) -> None:
+    batch = analyze(daily, engine="batch", n_partitions=3, workdir=tmp_path / "w",
+                    keep_workdir=False)
+    assert batch.engine == "batch"
+    assert_same_analysis(in_memory, batch)
+    assert not (tmp_path / "w").exists()
+    # gaps across a file (day) boundary are found, each once
+    g = batch.gaps
+    assert g["gap_id"].is_unique
+    crosses = g["start_time"].dt.floor("D") != g["end_time"].dt.floor("D")
+    assert crosses.any()
+
+
+def test_batch_one_partition_and_tiny_flushes(daily: Path, in_memory, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # a memory limit far below the input: many flushes and partitions, same result
+    monkeypatch.setattr(BatchSettings, "flush_bytes", property(lambda self: 200_000))
+    batch = analyze(daily, engine="batch", memory_limit="40MB", workdir=tmp_path / "w")
+    assert batch.parameters["n_partitions"] > 1
+    assert_same_analysis(in_memory, batch)
+    one = analyze(daily, engine="batch", n_partitions=1)
+    assert_same_analysis(in_memory, one)
+    many = analyze(daily, engine="batch", n_partitions=40)  # more partitions than vessels
+    assert_same_analysis(in_memory, many)
+
+
+def test_batch_resumes_after_interruption(daily: Path, in_memory, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    wd = tmp_path / "w"
+    real = batch_run._detect_partition
+    calls: list[int] = []
+
+    def failing(p: int, **kw):
+        calls.append(p)
+        if p == 2:
+            raise KeyboardInterrupt
+        return real(p, **kw)
+
+    monkeypatch.setattr(batch_run, "_detect_partition", failing)
+    with pytest.raises(KeyboardInterrupt):
+        analyze(daily, engine="batch", n_partitions=4, workdir=wd)
+    assert (wd / "clean" / "p0003.done.json").exists()
+    assert (wd / "detect" / "p0001.done.json").exists()
+    monkeypatch.setattr(batch_run, "_detect_partition", real)
+    cleaned: list[dict] = []
+    real_clean = batch_run._clean_partition
+    monkeypatch.setattr(batch_run, "_clean_partition",
+                        lambda p, **kw: cleaned.append(real_clean(p, **kw)) or cleaned[-1])
+    messages: list[str] = []
+    resumed = analyze(daily, engine="batch", n_partitions=4, workdir=wd,
+                      on_stage=messages.append)
+    assert any("resuming" in m for m in messages)
+    assert all(c.get("skipped") for c in cleaned)
+    assert_same_analysis(in_memory, resumed)
+    assert wd.exists()  # a given workdir is kept
+
+
+def test_settings_and_partitioning() -> None:
+    assert parse_memory("4GB") == 4_000_000_000
+    assert parse_memory("512MiB") == 512 * 1024**2
+    assert parse_memory(12345) == 12345
+    with pytest.raises(ValueError):
+        parse_memory("lots")
+    small = BatchSettings(memory_limit=parse_memory("1GB"), workdir=Path("."))
+    big = BatchSettings(memory_limit=parse_memory("8GB"), workdir=Path("."))
+    assert plan_partitions(200_000_000, small) > plan_partitions(200_000_000, big) >= 1
+    b = bucket_of(np.arange(273_000_000, 273_100_000), 16)
+    counts = np.bincount(b, minlength=16)
+    assert counts.min() > 0.8 * counts.mean()
+
+
+def test_engine_choice(daily: Path) -> None:
+    from caspian_ais.pipeline import _choose_engine
+
+    assert _choose_engine("auto", daily, False, "100GB", None, None, None) == "memory"
+    assert _choose_engine("auto", daily, False, "1MB", None, None, None) == "batch"
+    assert _choose_engine("auto", daily, False, None, 2, None, None) == "dask"
+    with pytest.raises(ValueError, match="already in memory"):
+        _choose_engine("batch", pd.DataFrame(), True, None, None, None, None)
+    with pytest.raises(ValueError, match="engine must be"):
+        _choose_engine("spark", daily, False, None, None, None, None)
+
+
+def test_cli_batch_engine(daily: Path, tmp_path: Path) -> None:
+    from caspian_ais.cli import main
+
+    assert main(["analyze", str(daily), "--out", str(tmp_path / "mem"), "--no-report", "-q",
+                 "--engine", "memory"]) == 0
+    assert main(["analyze", str(daily), "--out", str(tmp_path / "bat"), "--no-report", "-q",
+                 "--memory-limit", "30MB", "--partitions", "3"]) == 0
+    for name in ("gaps.csv", "port_calls.csv", "dark_port_calls.csv", "rejected_rows.csv"):
+        assert (tmp_path / "mem" / name).read_text() == (tmp_path / "bat" / name).read_text()
+    assert not (tmp_path / "bat" / ".caspian_work").exists()
+    assert main(["analyze", str(daily), "--out", str(tmp_path / "x"),
+                 "--memory-limit", "lots"]) == 2
+
+
+def test_read_ais_usecols_projection(daily: Path) -> None:
+    full = read_ais(daily)
+    few = read_ais(daily, usecols=["sog_kn", "ship_type"])
+    assert "name" not in few and "flag_state" not in few and "ship_type" in few
+    for col in ("mmsi", "timestamp", "lat", "lon", "sog_kn", "ship_type", "source_file",
+                "source_row"):
+        pd.testing.assert_series_equal(full[col], few[col])
+    assert few["cog_deg"].isna().all()  # required columns are there, unread
+    pd.testing.assert_frame_equal(rejected_of(full), rejected_of(few))
+    with pytest.raises(ValueError, match="unknown canonical"):
+        read_ais(daily, usecols=["speed"])

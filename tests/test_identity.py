@@ -1,0 +1,195 @@
+"""Identity and position anomalies on raw tables, and on the simulator's labelled faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from caspian_ais.identity import ANOMALY_COLUMNS, ANOMALY_KINDS, detect_identity_anomalies
+
+T0 = pd.Timestamp("2022-09-01 00:00", tz="UTC")
+LAT, LON = 42.0, 50.0
+KM_LAT = 1 / 111.195
+SHIP = 273000001
+
+
+def track(n: int = 60, step_min: float = 1.0, sog: float = 10.0, mmsi: int = SHIP,
+          lat: float = LAT, lon: float = LON, t0: pd.Timestamp = T0) -> pd.DataFrame:
+    """A ship sailing north at ``sog`` knots, one report every ``step_min`` minutes."""
+    h = np.arange(n) * step_min / 60
+    return pd.DataFrame({"mmsi": mmsi, "timestamp": t0 + pd.to_timedelta(h, unit="h"),
+                         "lat": lat + h * sog * 1.852 * KM_LAT, "lon": lon, "sog_kn": sog})
+
+
+def kinds(df: pd.DataFrame, **kw) -> list[str]:
+    return detect_identity_anomalies(df, **kw)["kind"].tolist()
+
+
+def test_clean_track_has_no_anomaly() -> None:
+    out = detect_identity_anomalies(track())
+    assert out.empty and list(out.columns) == list(ANOMALY_COLUMNS)
+
+
+def test_default_and_invalid_mmsis() -> None:
+    t = pd.concat([track(5, mmsi=123456789), track(5, mmsi=0, lon=50.5),
+                   track(5, mmsi=12345, lon=51.0), track(5)], ignore_index=True)
+    out = detect_identity_anomalies(t)
+    got = dict(zip(out["mmsi"], out["kind"], strict=True))
+    assert got == {123456789: "default_mmsi", 0: "default_mmsi", 12345: "invalid_mmsi"}
+    assert out.set_index("mmsi").loc[123456789, "n_rows"] == 5
+
+
+def test_teleport_burst() -> None:
+    t = track()
+    far = t.iloc[[30, 31]].assign(lat=LAT + 300 * KM_LAT,
+                                  timestamp=lambda d: d["timestamp"] + pd.Timedelta(seconds=20))
+    out = detect_identity_anomalies(pd.concat([t, far]))
+    assert out["kind"].tolist() == ["teleport"]
+    assert out["lat"].iat[0] == pytest.approx(LAT + 300 * KM_LAT)
+
+
+def test_sparse_teleport_is_reported_once() -> None:
+    # reports every 30 min; one far report between two of them; the step back from it
+    # must not start a second excursion
+    t = track(20, step_min=30.0)
+    far = t.iloc[[8]].assign(lat=LAT + 250 * KM_LAT,
+                             timestamp=lambda d: d["timestamp"] + pd.Timedelta(minutes=2))
+    out = detect_identity_anomalies(pd.concat([t, far]))
+    assert out["kind"].tolist() == ["teleport"]
+    assert out["n_rows"].iat[0] == 1
+
+
+def test_two_places_at_once() -> None:
+    a = track(120, step_min=2.0)
+    b = track(120, step_min=2.0, lon=LON + 1.5).assign(
+        timestamp=lambda d: d["timestamp"] + pd.Timedelta(minutes=1))
+    out = detect_identity_anomalies(pd.concat([a, b]))
+    assert out["kind"].tolist() == ["two_places"]
+    assert out["n_rows"].iat[0] >= 100
+
+
+def test_spoofed_stretch_and_single_jump() -> None:
+    t = track(600)
+    off = t.index[(t.index >= 200) & (t.index < 400)]
+    spoof = t.copy()
+    spoof.loc[off, "lon"] += 1.0  # 83 km east for 200 minutes
+    out = detect_identity_anomalies(spoof)
+    assert out["kind"].tolist() == ["spoofing"]
+    assert out["start_time"].iat[0] == t["timestamp"].iat[200]
+    jump = t.copy()
+    jump.loc[jump.index >= 300, "lon"] += 1.0  # never comes back
+    assert kinds(jump) == ["position_jump"]
+
+
+def test_speed_threshold_is_a_parameter_and_vessel_speed_matters() -> None:
+    # a 24 kn step between reports 30 min apart: possible for a ship (< 30 kn), not for
+    # this 10 kn one (cap 1.2 x 10 + 2 = 14 kn)
+    t = track(10, step_min=30.0)
+    t.loc[8:, "lat"] += 13 * KM_LAT
+    assert kinds(t, vessel_speed_factor=None) == []
+    assert kinds(t) == ["position_jump"]
+    assert kinds(t, max_speed_kn=15.0, vessel_speed_factor=None) == ["position_jump"]
+
+
+def test_positions_on_land_but_not_on_the_volga_canal() -> None:
+    t = track(30)
+    land = t.iloc[[10]].assign(lat=40.40, lon=49.20, timestamp=lambda d: d["timestamp"]
+                               + pd.Timedelta(seconds=5))  # inland Azerbaijan
+    olya = track(5, sog=0.0, lat=45.7947, lon=47.5634, mmsi=273000009)  # river port
+    out = detect_identity_anomalies(pd.concat([t, land, olya]))
+    assert out["kind"].tolist() == ["on_land"]
+    assert out["mmsi"].iat[0] == SHIP
+    # outside the Caspian region the test does not apply
+    assert kinds(track(5, lat=55.0, lon=10.0)) == []
+
+
+@pytest.mark.parametrize(("n", "step", "sog", "found"), [
+    (3, 15.0, 0.0, True),     # 3 identical fixes over 30 min
+    (3, 14.0, 0.0, False),    # 28 min < min_frozen_h
+    (2, 60.0, 0.0, False),    # too few repeats
+    (3, 1.0, 10.0, True),     # moving ship, 2 min: frozen whatever the duration
+])
+def test_frozen_position_boundaries(n: int, step: float, sog: float, found: bool) -> None:
+    t = track(n, step_min=step, sog=sog).assign(lat=LAT, lon=LON)
+    assert (kinds(t) == ["frozen_position"]) is found
+
+
+def test_frozen_position_near_a_port_is_ignored() -> None:
+    ports = pd.DataFrame({"port": ["P"], "lat": [LAT], "lon": [LON + 0.1]})  # 8 km
+    t = track(10, step_min=10.0, sog=0.0).assign(lat=LAT, lon=LON)
+    assert detect_identity_anomalies(t, ports).empty
+
+
+def test_name_imo_and_flag_changes() -> None:
+    a = track(20).assign(name="STAR-1", imo=1234567)
+    b = track(20, t0=T0 + pd.Timedelta(hours=1)).assign(name="STAR-2", imo=1234567)
+    c = track(20, t0=T0 + pd.Timedelta(hours=2)).assign(name="STAR-2", imo=7654321)
+    d = track(20, t0=T0 + pd.Timedelta(hours=3), mmsi=422000005).assign(name="STAR-2",
+                                                                        imo=7654321)
+    out = detect_identity_anomalies(pd.concat([a, b, c, d], ignore_index=True))
+    by = {k: r for k, r in zip(out["kind"], out.itertuples(), strict=True)}
+    assert set(by) == {"name_change", "imo_change", "flag_change"}
+    assert (by["name_change"].old_value, by["name_change"].new_value) == ("STAR-1", "STAR-2")
+    assert by["name_change"].start_time == T0 + pd.Timedelta(hours=1)
+    assert by["flag_change"].mmsi == SHIP and by["flag_change"].other_mmsi == 422000005
+    # a single odd report is not a change
+    e = a.copy()
+    e.loc[5, "name"] = "STRA-1"
+    assert kinds(e) == []
+
+
+def test_kinds_filter_and_unknown_kind() -> None:
+    t = pd.concat([track(5, mmsi=123456789), track()])
+    assert detect_identity_anomalies(t, kinds=("teleport",)).empty
+    with pytest.raises(ValueError, match="unknown"):
+        detect_identity_anomalies(t, kinds=("nope",))
+    assert set(ANOMALY_KINDS) >= {"two_places", "on_land", "frozen_position"}
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    from caspian_ais.synthetic import simulate
+
+    return simulate(n_vessels=12, days=40, start="2022-08-10", seed=4, thin_s=120)
+
+
+def test_finds_the_simulated_faults_in_the_raw_rows(scenario) -> None:
+    ev = scenario.truth["events"]
+    out = detect_identity_anomalies(scenario.tracks)
+    want = {"teleport": {"teleport"}, "shared_mmsi": {"two_places"}, "on_land": {"on_land"},
+            "default_mmsi": {"default_mmsi"},
+            "identity_change": {"name_change", "imo_change", "flag_change"}}
+    for kind, accept in want.items():
+        truth = ev[ev["kind"] == kind]
+        assert len(truth), kind
+        for e in truth.itertuples():
+            d = out[(out["mmsi"] == e.mmsi) & out["kind"].isin(accept)
+                    & (out["end_time"] >= e.start_time - pd.Timedelta(hours=1))
+                    & (out["start_time"] <= e.end_time + pd.Timedelta(days=1))]
+            assert len(d), (kind, e.event_id)
+
+
+def test_clean_removes_what_the_detector_needs(scenario) -> None:
+    """Documented choice: run on the raw rows; cleaning drops the evidence."""
+    from caspian_ais import clean
+
+    raw = scenario.tracks
+    on_raw = detect_identity_anomalies(raw)
+    on_clean = detect_identity_anomalies(clean(raw).tracks)
+    assert (on_raw["kind"] == "two_places").sum() >= 1
+    assert (on_clean["kind"] == "default_mmsi").sum() == 0
+    assert len(on_clean) < len(on_raw)
+
+
+def test_raw_rows_can_be_rebuilt_from_the_ledger(scenario) -> None:
+    """What analyze does: cleaned tracks plus clean's ledger find the same anomalies."""
+    from caspian_ais import clean
+    from caspian_ais.identity import raw_from_ledger
+
+    raw = scenario.tracks
+    tracks, ledger = clean(raw)
+    a = detect_identity_anomalies(raw)
+    b = detect_identity_anomalies(raw_from_ledger(tracks, ledger))
+    assert set(a["anomaly_id"]) == set(b["anomaly_id"])
+    assert raw_from_ledger(tracks, None) is tracks

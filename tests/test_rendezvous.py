@@ -1,0 +1,121 @@
+"""Dark rendezvous: a loitering vessel and another vessel's gap that could have reached it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from caspian_ais.rendezvous import RENDEZVOUS_COLUMNS, detect_dark_rendezvous
+
+T0 = pd.Timestamp("2022-09-01 00:00", tz="UTC")
+LAT, LON = 42.0, 50.0
+KM_LAT = 1 / 111.195
+PORT = pd.DataFrame({"port": ["P"], "lat": [LAT], "lon": [LON + 1.5]})  # ~125 km east
+VIS, DARK = 422000002, 273000001
+
+
+def loiterer(hours: float = 5.0) -> pd.DataFrame:
+    n = int(hours * 6) + 1
+    t = T0 + pd.Timedelta(hours=2) + pd.to_timedelta(np.arange(n) * 10, unit="min")
+    return pd.DataFrame({"mmsi": VIS, "timestamp": t, "lat": LAT, "lon": LON, "sog_kn": 0.3})
+
+
+def gap(start_h: float = 0.0, end_h: float = 10.0, off_km: float = 40.0, on_km: float = 40.0,
+        mmsi: int = DARK, suspicious: bool = True) -> pd.DataFrame:
+    return pd.DataFrame({
+        "mmsi": [mmsi], "gap_id": [f"{mmsi}-1"], "is_closed": [True],
+        "start_time": [T0 + pd.Timedelta(hours=start_h)],
+        "end_time": [T0 + pd.Timedelta(hours=end_h)],
+        "duration_h": [end_h - start_h],
+        "start_lat": [LAT - off_km * KM_LAT], "start_lon": [LON],
+        "end_lat": [LAT + on_km * KM_LAT], "end_lon": [LON], "suspicious": [suspicious]})
+
+
+def dark_tracks(speed_kn: float = 10.0) -> pd.DataFrame:
+    """Reports of the dark vessel before and after, giving its usual speed."""
+    t = T0 - pd.to_timedelta(np.arange(1, 7) * 10, unit="min")
+    return pd.DataFrame({"mmsi": DARK, "timestamp": t, "lat": LAT - 0.5, "lon": LON,
+                         "sog_kn": speed_kn})
+
+
+def run(g: pd.DataFrame, **kw) -> pd.DataFrame:
+    tracks = pd.concat([loiterer(), dark_tracks()], ignore_index=True)
+    return detect_dark_rendezvous(tracks, g, PORT, **kw)
+
+
+def test_pairs_a_loiterer_with_a_gap_that_could_reach_it() -> None:
+    r = run(gap())
+    assert list(r.columns) == list(RENDEZVOUS_COLUMNS)
+    assert len(r) == 1
+    x = r.iloc[0]
+    assert (x.kind, x.mmsi, x.other_mmsi) == ("loitering", VIS, DARK)
+    assert x.switch_off_km == pytest.approx(40.0, rel=0.01)
+    assert x.overlap_h == pytest.approx(5.0)
+    # 10 h gap, 80 km at 11 kn (1.1 x its 10 kn): 10 - 80 / 20.37 = 6.07 h to spare
+    assert x.slack_h == pytest.approx(10 - 80 / (11 * 1.852), rel=0.01)
+    assert x.rendezvous_id.startswith(f"{VIS}-{DARK}-")
+
+
+def test_a_ship_passing_by_has_no_time_to_stop() -> None:
+    # 160 km in 8 h at its own 10 kn (18.5 km/h): no hour to spare
+    assert run(gap(start_h=0.0, end_h=8.0, off_km=80.0, on_km=80.0)).empty
+
+
+def test_gap_must_overlap_the_loitering() -> None:
+    assert run(gap(start_h=8.0, end_h=20.0)).empty
+    # overlap of 0.5 h < min_overlap_h = 1 h
+    assert run(gap(start_h=6.5, end_h=16.0, off_km=5, on_km=5)).empty
+    assert len(run(gap(start_h=6.5, end_h=16.0, off_km=5, on_km=5), min_overlap_h=0.5)) == 1
+
+
+def test_switch_positions_must_be_close() -> None:
+    g = gap(start_h=-20.0, end_h=30.0, off_km=260.0, on_km=20.0)
+    assert run(g).empty
+    assert len(run(g, max_switch_distance_km=300.0)) == 1
+
+
+def test_own_vessel_gap_and_suspicious_filter() -> None:
+    assert run(gap(mmsi=VIS)).empty
+    assert len(run(gap(suspicious=False))) == 1
+    assert run(gap(suspicious=False), require_suspicious=True).empty
+
+
+def test_round_trip_candidates() -> None:
+    g = pd.concat([gap(), gap(mmsi=436000003).assign(gap_id="x")], ignore_index=True)
+    rt = pd.DataFrame({"mmsi": [436000003], "gap_ids": ["x"]})
+    r = detect_dark_rendezvous(dark_tracks(), g, PORT, round_trips=rt,
+                               loitering=loiterer().iloc[:0].assign(lat=[], lon=[],
+                                                                    start_time=[], end_time=[]))
+    assert set(r["kind"]) == {"dark_round_trip"}
+    assert set(zip(r["mmsi"], r["other_mmsi"], strict=True)) == {(436000003, DARK)}
+
+
+def test_no_gaps_gives_empty_table() -> None:
+    r = detect_dark_rendezvous(loiterer(), gap().iloc[:0], PORT)
+    assert r.empty and list(r.columns) == list(RENDEZVOUS_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    from caspian_ais import analyze
+    from caspian_ais.synthetic import simulate
+
+    sc = simulate(n_vessels=12, days=40, start="2022-08-10", seed=4, thin_s=120)
+    return sc, analyze(sc.tracks)
+
+
+def test_finds_simulated_meetings_with_one_side_dark(analysis) -> None:
+    sc, an = analysis
+    ev = sc.truth["events"]
+    sts = ev[ev["kind"] == "sts_meeting"]
+    pairs = {tuple(sorted((int(a), int(b)))) for a, b in zip(sts["mmsi"], sts["other_mmsi"],
+                                                              strict=True)}
+    near = sts[sts["detail"].str.contains("near coastal coverage")]
+    r = detect_dark_rendezvous(an.tracks, an.gaps)
+    found = {tuple(sorted((int(a), int(b)))) for a, b in zip(r["mmsi"], r["other_mmsi"],
+                                                              strict=True)}
+    assert found <= pairs
+    want = {tuple(sorted((int(a), int(b)))) for a, b in zip(near["mmsi"], near["other_mmsi"],
+                                                             strict=True)}
+    assert want and want <= found
