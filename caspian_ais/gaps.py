@@ -26,6 +26,7 @@ import pandas as pd
 
 from caspian_ais.geodesy import KM_PER_NM, haversine_km
 from caspian_ais.ports import DEFAULT_APPROACH_RADIUS_KM, DEFAULT_AREA_RADIUS_KM
+from caspian_ais.schema import timestamp_ns
 
 if TYPE_CHECKING:
     from caspian_ais.reception import ReceptionModel
@@ -216,11 +217,9 @@ class SortedTracks:
 
 def _timestamps_ns(tracks: pd.DataFrame) -> np.ndarray:
     ts = tracks["timestamp"]
-    if isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    elif not pd.api.types.is_datetime64_dtype(ts.dtype):
-        ts = pd.to_datetime(ts, utc=True).dt.tz_localize(None)
-    arr = ts.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(ts.dtype)):
+        ts = pd.to_datetime(ts, utc=True)
+    arr = timestamp_ns(ts)  # UTC epoch ns; a zero-copy view for the canonical column
     if arr.size and (arr == np.iinfo(np.int64).min).any():
         raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
     return arr

@@ -289,9 +289,10 @@ def timestamp_ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """
     arr = ts.array if isinstance(ts, pd.Series) else ts
     if isinstance(arr.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(arr.dtype):
-        out = np.asarray(arr.asi8) if getattr(arr.dtype, "unit", "ns") == "ns" else None
-        if out is not None:
-            return out
+        dtype = arr.dtype
+        unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+        if unit == "ns":
+            return np.asarray(arr.asi8)
         return np.asarray(pd.DatetimeIndex(arr).as_unit("ns").asi8)
     raise SchemaError(f"expected a datetime column, got {arr.dtype}")
 

@@ -216,3 +216,13 @@ def test_teleport_excursion_is_dropped_not_the_track_after_it() -> None:
     assert sorted(ledger["source_row"]) == [31, 32, 33]
     assert set(ledger["reason"]) == {"position_jump"}
     assert len(tracks) == 70
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_timestamp_ns_converts_every_unit(unit: str) -> None:
+    from caspian_ais.schema import timestamp_ns
+
+    t = pd.Series(pd.to_datetime(["2022-09-01T00:00:01"]).as_unit(unit))
+    expected = pd.Timestamp("2022-09-01T00:00:01Z").value
+    assert timestamp_ns(t)[0] == expected
+    assert timestamp_ns(t.dt.tz_localize("UTC"))[0] == expected
