@@ -239,6 +239,15 @@ def _nice_km(width_km: float) -> float:
     return exp
 
 
+def _marker_handle(marker: str, size: float, face: str, label: str, *,
+                   edge: str = "black") -> Any:
+    """A legend entry showing one marker (no line)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], linestyle="none", marker=marker, markersize=size,
+                  markerfacecolor=face, markeredgecolor=edge, label=label)
+
+
 def _finish_map(ax: Axes, extent: tuple[float, float, float, float]) -> None:
     """Limits, latitude-correct aspect, degree ticks, axis labels and a km scale bar."""
     from matplotlib.ticker import MaxNLocator
@@ -671,18 +680,9 @@ def map_figure(
                     label=f"{label} ({k:,})",
                 )
             )
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker="o",
-                markersize=4.5,
-                markerfacecolor="white",
-                markeredgecolor="#444444",
-                label="where AIS went off; the dashed line\nleads to where it came back on",
-            )
-        )
+        handles.append(_marker_handle(
+            "o", 4.5, "white", "where AIS went off; the dashed line\nleads to where it came "
+            "back on", edge="#444444"))
 
     port_df = _ports_frame(ports)
     dark_counts = None
@@ -701,18 +701,9 @@ def map_figure(
                 linewidth=0.8,
                 zorder=9,
             )
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    linestyle="none",
-                    marker="*",
-                    markersize=14,
-                    markerfacecolor=style.DARK_CALL_FACE,
-                    markeredgecolor="black",
-                    label=f"port with probable dark calls ({len(dark_port_calls):,} calls)",
-                )
-            )
+            handles.append(_marker_handle(
+                "*", 14, style.DARK_CALL_FACE,
+                f"port with probable dark calls ({len(dark_port_calls):,} calls)"))
     for table, marker, face, label in (
         (loitering, "^", "#56B4E9", "loitering"),
         (encounters, "D", "#CC79A7", "encounter (two ships together)"),
@@ -720,22 +711,11 @@ def map_figure(
         if table is not None and len(table) and {"lat", "lon"} <= set(table.columns):
             ax.scatter(table["lon"], table["lat"], marker=marker, s=46, facecolor=face,
                        edgecolor="black", linewidth=0.7, zorder=8)
-            handles.append(Line2D([], [], linestyle="none", marker=marker, markersize=7,
-                                  markerfacecolor=face, markeredgecolor="black",
-                                  label=f"{label} ({len(table):,})"))
+            handles.append(_marker_handle(marker, 7, face, f"{label} ({len(table):,})"))
     shown_ports = _ports_frame(port_df, ext) if port_df is not None else None
     if _draw_ports(ax, shown_ports, dark_counts):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="none",
-                marker="s",
-                markersize=5,
-                color=style.PORT_COLOR,
-                label="port",
-            )
-        )
+        handles.append(_marker_handle("s", 5, style.PORT_COLOR, "port",
+                                      edge=style.PORT_COLOR))
 
     _finish_map(ax, ext)
     period = _period_text(t["timestamp"]) if len(t) else ""

@@ -364,6 +364,23 @@ class _Planner:
             (t0, t1, mode, route, d0, d1, lat, lon, speed, nav, draught, v.dest, heading, port)
         )
 
+    def drift(
+        self, v: _Vessel, t0: float, t1: float, lat: float, lon: float, draught: float
+    ) -> None:
+        """Lie drifting at 0.3 kn around (``lat``, ``lon``) from ``t0`` to ``t1`` (s)."""
+        self.add_seg(
+            v,
+            t0,
+            t1,
+            DRIFT,
+            lat=lat,
+            lon=lon,
+            nav=NAV_UNDERWAY,
+            draught=draught,
+            heading=float(v.rng.uniform(0, 360)),
+            speed=0.3,
+        )
+
     def sail(
         self,
         v: _Vessel,
@@ -901,18 +918,7 @@ class _Planner:
             )
             loiter = v.rng.uniform(6.0, 36.0) * _H
             lat, lon = float(self.lanes.lat[m]), float(self.lanes.lon[m])
-            self.add_seg(
-                v,
-                t_m,
-                t_m + loiter,
-                DRIFT,
-                lat=lat,
-                lon=lon,
-                nav=NAV_UNDERWAY,
-                draught=draught,
-                heading=float(v.rng.uniform(0, 360)),
-                speed=0.3,
-            )
+            self.drift(v, t_m, t_m + loiter, lat, lon, draught)
             v.dest = here
             d2 = draught
             t_back, rid_back, p_back = self.to_node(
@@ -958,18 +964,7 @@ class _Planner:
             return self.normal(v, here, t_dep, draught, call, dest=q)
         t_m, rid1, p1 = self.to_node(v, a_node, m, t_dep, draught, slow_start=True, slow_end=False)
         lat, lon = float(self.lanes.lat[m]), float(self.lanes.lon[m])
-        self.add_seg(
-            v,
-            t_m,
-            t_m + dur,
-            DRIFT,
-            lat=lat,
-            lon=lon,
-            nav=NAV_UNDERWAY,
-            draught=draught,
-            heading=float(v.rng.uniform(0, 360)),
-            speed=0.3,
-        )
+        self.drift(v, t_m, t_m + dur, lat, lon, draught)
         v.dest = q
         t_arr, rid2, p2 = self.to_node(
             v, m, b_node, t_m + dur, draught, slow_start=False, slow_end=True
@@ -1046,18 +1041,7 @@ class _Planner:
         )
         self.finish_port_call(v, call, rid1, p1, here, t_dep)
         t_l = max(appt["t_l"], t_m + 1.0 * _H)
-        self.add_seg(
-            v,
-            t_m,
-            t_l,
-            DRIFT,
-            lat=appt["lat"],
-            lon=appt["lon"],
-            nav=NAV_UNDERWAY,
-            draught=draught,
-            heading=float(v.rng.uniform(0, 360)),
-            speed=0.3,
-        )
+        self.drift(v, t_m, t_l, appt["lat"], appt["lon"], draught)
         q = self.choose_dest(v, here)
         v.dest = q
         rid2 = self.book.get(m, int(self.lanes.berth_node[q]))
