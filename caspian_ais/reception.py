@@ -29,22 +29,53 @@ coarse 1-degree grid of the poorly covered water (``co_silence_wide``) tells whe
 satellite passes that cover such water happened during the gap.
 
 See ``docs/detection.md`` for the parameters and their sources.
+
+How the model is built
+----------------------
+Everything the model holds is a function of per-vessel aggregates that add up over any
+split of the vessels into *partitions* (every vessel's rows in one partition). It is
+built in three steps, each a *partial* per partition followed by a *merge*:
+
+1. the reporting interval, when not given (:func:`interval_partial` -> :func:`interval_plan`
+   -> :func:`interval_sample` -> :func:`merge_interval`): the median of a regular sample
+   of the intervals under way, in (mmsi, time) order;
+2. the quality (:func:`quality_partial` -> :func:`merge_quality`): per (cell-month,
+   vessel) its reports, heard and missed hours, merged into the cell-month table;
+3. the occupancy (:func:`occupancy_partial` -> :func:`model_from_partials`): per
+   occupied (cell, time bin) how many vessels were heard and which one when alone, the
+   same on the coarse grid of poorly covered water (which needs step 2's quality), and
+   the vessels heard per satellite-pass bin.
+
+:func:`build_reception_model` runs the three steps on one partition (the whole table);
+the batch and Dask engines (:mod:`caspian_ais.batch.run`) run the partials per vessel
+partition and merge them, and get the identical model. Within a partition the work is on
+numpy arrays sorted by (mmsi, time), row runs of one vessel in one cell, month or time bin
+collapsed before anything is grouped.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from caspian_ais.geodesy import haversine_km
+from caspian_ais.schema import timestamp_ns
 
-__all__ = ["ReceptionModel", "build_reception_model", "score_gaps", "cell_ids",
-           "estimate_report_interval_s", "scaled_for_interval"]
+__all__ = ["ReceptionModel", "ReceptionOptions", "QualityTable", "build_reception_model",
+           "score_gaps", "cell_ids", "estimate_report_interval_s", "scaled_for_interval",
+           "reception_options", "interval_partial", "interval_plan", "interval_sample",
+           "merge_interval", "quality_partial", "merge_quality", "occupancy_partial",
+           "model_from_partials"]
 
 _NS_PER_H = 3_600_000_000_000
 _KM_PER_DEG_LAT = 111.195
+#: months relative to the first one packed with a cell id into one int64 key
+_MONTH_SPAN = 4096
 
 
 def cell_ids(lat: np.ndarray, lon: np.ndarray, cell_deg: float) -> np.ndarray:
@@ -71,6 +102,17 @@ def cell_ids(lat: np.ndarray, lon: np.ndarray, cell_deg: float) -> np.ndarray:
     n_cols = int(np.ceil(360.0 / cell_deg)) + 1
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
+    if lat.ndim and np.isfinite(lat).all() and np.isfinite(lon).all():
+        # no NaN: the same arithmetic in place, in floats (exact: whole numbers < 2**53)
+        r = lat + 90.0
+        r /= cell_deg
+        np.floor(r, out=r)
+        r *= n_cols
+        c = lon + 180.0
+        c /= cell_deg
+        np.floor(c, out=c)
+        r += c
+        return r.astype(np.int64)
     ok = np.isfinite(lat) & np.isfinite(lon)
     r = np.floor((np.where(ok, lat, 0.0) + 90.0) / cell_deg).astype(np.int64)
     c = np.floor((np.where(ok, lon, 0.0) + 180.0) / cell_deg).astype(np.int64)
@@ -83,6 +125,17 @@ def _month_index(t_ns: np.ndarray) -> np.ndarray:
         np.int64
     )
 
+
+def _lookup_quality(keys: np.ndarray, quality: np.ndarray, prior: float, cid: np.ndarray,
+                    month: np.ndarray) -> np.ndarray:
+    """Quality of each (cell, month) from the sorted keys ``cell * 100000 + month + 10000``
+    and their qualities; ``prior`` where the cell-month was not seen or the cell is -1."""
+    key = cid * 100_000 + (month + 10_000)
+    if keys.size == 0:
+        return np.full(key.shape, prior)
+    pos = np.clip(np.searchsorted(keys, key), 0, keys.size - 1)
+    found = keys[pos] == key
+    return np.where(found & (cid >= 0), quality[pos], prior)
 
 @dataclass
 class ReceptionModel:
@@ -157,14 +210,8 @@ class ReceptionModel:
 
     def quality_at(self, lat: np.ndarray, lon: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
         """Reception quality (0-1) of the cell and month of each point."""
-        cid = cell_ids(lat, lon, self.cell_deg)
-        key = cid * 100_000 + (_month_index(t_ns) + 10_000)
-        pos = np.searchsorted(self._cell_keys, key)
-        pos = np.clip(pos, 0, max(self._cell_keys.size - 1, 0))
-        if self._cell_keys.size == 0:
-            return np.full(key.shape, self.prior_quality)
-        found = self._cell_keys[pos] == key
-        return np.where(found & (cid >= 0), self._quality[pos], self.prior_quality)
+        return _lookup_quality(self._cell_keys, self._quality, self.prior_quality,
+                               cell_ids(lat, lon, self.cell_deg), _month_index(t_ns))
 
     def occupancy(self, lat: np.ndarray, lon: np.ndarray, t_start_ns: np.ndarray,
                   t_end_ns: np.ndarray, mmsi: np.ndarray, radius_km: float, *, wide: bool = False
@@ -208,37 +255,41 @@ class _Occupancy:
     shift: int
 
     @classmethod
-    def build(cls, cid: np.ndarray, tb: np.ndarray, mmsi: np.ndarray, n_bins: int
-              ) -> _Occupancy:
+    def from_parts(cls, parts: list[dict[str, np.ndarray]], n_bins: int) -> _Occupancy:
+        """The grid from the partitions' occupied (cell, bin)s (:func:`_distinct_vessels`
+        of ``cell * n_bins + bin``): a cell-bin is occupied when some partition heard a
+        vessel there, and a vessel was alone in it when the partitions heard one vessel
+        in all."""
         shift = 34
-        if cid.size == 0:
+        parts = [p for p in parts if p["key"].size]
+        if not parts:
             e = np.zeros(0, np.int64)
             return cls(e, np.zeros((0, n_bins + 1), np.int64), n_bins, e, e, shift)
-        codes, cells = pd.factorize(cid)
-        cells = np.asarray(cells, dtype=np.int64)
-        by = np.argsort(cells)
-        rank = np.empty(cells.size, dtype=np.int64)
-        rank[by] = np.arange(cells.size)
-        codes = rank[codes]
-        cells = cells[by]
-        vcode, vuniq = pd.factorize(mmsi)
-        vuniq = np.asarray(vuniq, dtype=np.int64)
-        nv = int(vuniq.size)
-        cb = codes * n_bins + tb  # (cell, bin)
-        trip = np.sort(cb * nv + vcode)  # distinct (cell, bin, vessel)
-        trip = trip[np.r_[True, trip[1:] != trip[:-1]]]
-        tcb = trip // nv
-        first = np.r_[True, tcb[1:] != tcb[:-1]]
-        starts = np.flatnonzero(first)
-        n_v = np.diff(np.r_[starts, tcb.size])  # vessels per occupied (cell, bin)
+        if len(parts) == 1:  # already distinct and sorted
+            ucb, tot = parts[0]["key"], parts[0]["n_v"]
+            solo_v = np.where(tot == 1, parts[0]["alone"], -1)
+        else:
+            cb = np.concatenate([p["key"] for p in parts])
+            n_v = np.concatenate([p["n_v"] for p in parts])
+            alone = np.concatenate([p["alone"] for p in parts])
+            codes, ucb = pd.factorize(cb, sort=True)
+            ucb = np.asarray(ucb, dtype=np.int64)
+            tot = np.bincount(codes, weights=n_v, minlength=ucb.size).astype(np.int64)
+            # the one vessel of a (cell, bin) heard by exactly one: the part with n_v == 1
+            solo_v = np.full(ucb.size, -1, dtype=np.int64)
+            one = n_v == 1
+            solo_v[codes[one]] = alone[one]
+        cell_of = ucb // n_bins
+        bin_of = ucb % n_bins
+        cells, ccode = np.unique(cell_of, return_inverse=True)
         occ = np.zeros(cells.size * n_bins, dtype=np.int64)
-        occ[tcb[starts]] = 1
+        occ[ccode * n_bins + bin_of] = 1
         cum = np.zeros((cells.size, n_bins + 1), dtype=np.int64)
         np.cumsum(occ.reshape(cells.size, n_bins), axis=1, out=cum[:, 1:])
         # bins where a vessel was alone in a cell: its own share of the occupancy
-        alone = starts[n_v == 1]
-        v_alone = vuniq[trip[alone] % nv]
-        c_alone = cells[tcb[alone] // n_bins]
+        is_solo = tot == 1
+        v_alone = solo_v[is_solo]
+        c_alone = cell_of[is_solo]
         sk = np.sort((v_alone % (1 << (63 - shift))) * (1 << shift) + c_alone)
         s0 = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]]) if sk.size else sk
         return cls(cells, cum, n_bins, sk[s0], np.diff(np.r_[s0, sk.size]), shift)
@@ -259,13 +310,6 @@ class _Occupancy:
         obs[~found] = 0.0
         exp[~found] = 0.0
         return obs, exp
-
-
-def _sorted_order(mmsi: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
-    d = np.diff(mmsi)
-    if d.size == 0 or ((d >= 0).all() and ((d > 0) | (np.diff(t_ns) >= 0)).all()):
-        return np.arange(mmsi.size)
-    return np.lexsort((t_ns, mmsi))
 
 
 def _path_points(la: np.ndarray, lo_a: np.ndarray, lb: np.ndarray, lo_b: np.ndarray,
@@ -312,38 +356,13 @@ def _missed_cells(la: np.ndarray, lo_a: np.ndarray, lb: np.ndarray, lo_b: np.nda
     return np.concatenate(out_i), np.concatenate(out_c)
 
 
+
 #: fewest intervals from which the reporting interval is estimated (fewer: NaN, no scaling)
 MIN_INTERVALS = 50
 #: most intervals the median is taken over (a regular subsample of them)
 MEDIAN_SAMPLE = 200_000
-
-
-def _median_interval(same: np.ndarray, dt: np.ndarray, moving_first: np.ndarray | None,
-                     max_interval_h: float) -> float:
-    """Median of the intervals ``dt`` (ns) between consecutive reports of one vessel
-    (``same``), positive, shorter than ``max_interval_h`` and, when ``moving_first`` is
-    given and leaves enough, starting at a report under way; seconds. NaN when fewer than
-    :data:`MIN_INTERVALS` qualify."""
-    ok = same & (dt > 0) & (dt < int(max_interval_h * _NS_PER_H))
-    if moving_first is not None:
-        ok_m = ok & moving_first
-        if np.count_nonzero(ok_m) >= MIN_INTERVALS:
-            ok = ok_m
-    idx = np.flatnonzero(ok)
-    if idx.size < MIN_INTERVALS:
-        return float("nan")
-    # a regular subsample of at most MEDIAN_SAMPLE intervals is plenty for a median
-    step = max(1, idx.size // MEDIAN_SAMPLE)
-    return float(np.median(dt[idx[::step]])) / 1e9
-
-
-def _interval_from_sorted(mmsi_o: np.ndarray, t_o: np.ndarray, moving_o: np.ndarray | None,
-                          max_interval_h: float) -> float:
-    """:func:`_median_interval` from arrays sorted by (mmsi, time)."""
-    if t_o.size < 2:
-        return float("nan")
-    return _median_interval(mmsi_o[1:] == mmsi_o[:-1], t_o[1:] - t_o[:-1],
-                            None if moving_o is None else moving_o[:-1], max_interval_h)
+#: speed (knots) from which an interval counts as "under way" in the model's own estimate
+_MOVING_KN = 3.0
 
 
 def scaled_for_interval(report_interval_s: float, *, heard_max_h: float, pass_bin_min: float,
@@ -367,6 +386,346 @@ def scaled_for_interval(report_interval_s: float, *, heard_max_h: float, pass_bi
             max(pass_bin_min, d / 60.0))
 
 
+
+# ---------------------------------------------------------------------------------------
+# options
+
+
+@cache
+def _build_params() -> dict[str, inspect.Parameter]:
+    params = inspect.signature(build_reception_model).parameters
+    return {k: p for k, p in params.items() if k not in ("tracks", "order")}
+
+
+class ReceptionOptions:
+    """The options of :func:`build_reception_model`, defaults included (read from its
+    signature, so that there is one list of them). Read them as attributes.
+
+    Examples
+    --------
+    >>> ReceptionOptions(cell_deg=0.2).cell_deg, ReceptionOptions().max_interval_h
+    (0.2, 6.0)
+    """
+
+    def __init__(self, **options: Any) -> None:
+        params = _build_params()
+        unknown = set(options) - set(params)
+        if unknown:
+            raise TypeError(f"unknown reception model option(s) {sorted(unknown)}")
+        kw = {k: p.default for k, p in params.items()}
+        kw.update(options)
+        self.__dict__["kw"] = kw
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["kw"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        return f"ReceptionOptions({self.kw!r})"
+
+    def build_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`build_reception_model`."""
+        return dict(self.kw)
+
+    def with_interval(self, report_interval_s: float) -> ReceptionOptions:
+        """These options with the data's reporting interval (seconds) filled in."""
+        return ReceptionOptions(**{**self.kw, "report_interval_s": report_interval_s})
+
+    def scaled(self) -> tuple[float, float]:
+        """``(heard_max_h, pass_bin_min)`` as the model uses them: scaled to the reporting
+        interval (:func:`scaled_for_interval`) when it is known."""
+        heard, pass_bin = self.kw["heard_max_h"], self.kw["pass_bin_min"]
+        if self.kw["report_interval_s"] is not None:
+            heard, pass_bin = scaled_for_interval(
+                float(self.kw["report_interval_s"]), heard_max_h=heard, pass_bin_min=pass_bin,
+                heard_max_intervals=self.kw["heard_max_intervals"])
+        return heard, pass_bin
+
+
+def reception_options(options: dict[str, Any]) -> ReceptionOptions:
+    """:class:`ReceptionOptions` from a dict of options of which only those of
+    :func:`build_reception_model` are taken (e.g. ``detect_gaps``'s keyword options)."""
+    params = _build_params()
+    return ReceptionOptions(**{k: v for k, v in options.items() if k in params})
+
+
+# ---------------------------------------------------------------------------------------
+# one partition's arrays, sorted by (mmsi, time)
+
+
+@dataclass
+class _Partition:
+    """The columns the model needs, sorted by (mmsi, time), and what is derived from
+    them (computed once, on first use)."""
+
+    mmsi: np.ndarray
+    t_ns: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    sog: np.ndarray | None
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.mmsi.size)
+
+    def _get(self, key: Any, make: Any) -> Any:
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
+
+    @property
+    def vessel_starts(self) -> np.ndarray:
+        """First row of each vessel."""
+        m = self.mmsi
+        return self._get("vs", lambda: np.r_[0, np.flatnonzero(m[1:] != m[:-1]) + 1]
+                         if m.size else np.zeros(0, np.int64))
+
+    @property
+    def vessels(self) -> np.ndarray:
+        """The partition's vessels (MMSI), ascending."""
+        return self.mmsi[self.vessel_starts]
+
+    def vessel_code(self, rows: np.ndarray) -> np.ndarray:
+        """Position in :attr:`vessels` of the vessel of each row."""
+        return np.searchsorted(self.vessel_starts, rows, side="right") - 1
+
+    @property
+    def dt(self) -> np.ndarray:
+        """Interval from each row to the next (the last row of a vessel: to the next
+        vessel's first; see :meth:`same_vessel`), ns."""
+        return self._get("dt", lambda: self.t_ns[1:] - self.t_ns[:-1])
+
+    def same_vessel(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` (one value per interval) with the intervals between two vessels off."""
+        mask[self.vessel_starts[1:] - 1] = False
+        return mask
+
+    @property
+    def t_range(self) -> tuple[int, int]:
+        return self._get("tr", lambda: (int(self.t_ns.min()), int(self.t_ns.max())))
+
+    def cells(self, cell_deg: float) -> np.ndarray:
+        """:func:`cell_ids` of the rows."""
+        return self._get(("cid", cell_deg), lambda: cell_ids(self.lat, self.lon, cell_deg))
+
+    @property
+    def months(self) -> tuple[np.ndarray | None, int]:
+        """Month index of each row (``None`` when all rows lie in one month) and the
+        first month."""
+        return self._get("mon", self._months)
+
+    def _months(self) -> tuple[np.ndarray | None, int]:
+        lo, hi = self.t_range
+        m_lo, m_hi = (int(m) for m in _month_index(np.array([lo, hi])))
+        if m_lo == m_hi:
+            return None, m_lo
+        if m_hi - m_lo > 1200:  # not real AIS times (e.g. NaT): convert every row
+            return _month_index(self.t_ns), m_lo
+        starts = np.arange(m_lo + 1, m_hi + 1).astype("datetime64[M]").astype(
+            "datetime64[ns]").view(np.int64)
+        return m_lo + np.searchsorted(starts, self.t_ns, side="right"), m_lo
+
+    def runs(self, cell_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        """Runs of consecutive rows of one vessel in one cell and month: first row and
+        length of each."""
+        return self._get(("runs", cell_deg), lambda: self._runs(cell_deg))
+
+    def _runs(self, cell_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        cid = self.cells(cell_deg)
+        brk = cid[1:] != cid[:-1]
+        mon, _ = self.months
+        if mon is not None:
+            brk |= mon[1:] != mon[:-1]
+        brk[self.vessel_starts[1:] - 1] = True
+        starts = np.r_[0, np.flatnonzero(brk) + 1]
+        return starts, np.diff(np.r_[starts, self.n])
+
+    def month_of(self, rows: np.ndarray) -> np.ndarray:
+        """Month index (since 1970-01) of the given rows."""
+        mon, m_lo = self.months
+        return mon[rows] if mon is not None else np.full(rows.size, m_lo, np.int64)
+
+    def qualifying(self, max_interval_h: float, moving_min_kn: float
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Which intervals the reporting interval is estimated from: all qualifying
+        ones, and those starting at a report under way (``None`` without speeds)."""
+        return self._get(("iv", max_interval_h, moving_min_kn),
+                         lambda: self._qualifying(max_interval_h, moving_min_kn))
+
+    def _qualifying(self, max_interval_h: float, moving_min_kn: float
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        dt = self.dt
+        ok = self.same_vessel((dt > 0) & (dt < int(max_interval_h * _NS_PER_H)))
+        if self.sog is None:
+            return ok, None
+        return ok, ok & (self.sog[:-1] >= moving_min_kn)
+
+    def per_vessel(self, mask: np.ndarray) -> np.ndarray:
+        """How many intervals of each vessel ``mask`` holds."""
+        if self.n < 2:
+            return np.zeros(self.vessel_starts.size, np.int64)
+        return np.add.reduceat(np.r_[mask, False].view(np.uint8), self.vessel_starts,
+                               dtype=np.int64)
+
+
+def _is_sorted(mmsi: np.ndarray, t_ns: np.ndarray) -> bool:
+    if mmsi.size < 2:
+        return True
+    up = mmsi[1:] > mmsi[:-1]
+    if not (up | (mmsi[1:] == mmsi[:-1])).all():
+        return False
+    return bool((up | (t_ns[1:] >= t_ns[:-1])).all())
+
+
+def _partition(tracks: pd.DataFrame | _Partition, order: np.ndarray | None = None
+               ) -> _Partition:
+    """The tracks' columns sorted by (mmsi, time); ``order`` sorts them, if known."""
+    if isinstance(tracks, _Partition):
+        return tracks
+    mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
+    t_ns = timestamp_ns(tracks["timestamp"])
+    lat = tracks["lat"].to_numpy(dtype=np.float64)
+    lon = tracks["lon"].to_numpy(dtype=np.float64)
+    sog = (tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
+           if "sog_kn" in tracks else None)
+    if order is None:
+        if not _is_sorted(mmsi, t_ns):
+            order = np.lexsort((t_ns, mmsi))
+    else:
+        order = np.asarray(order)
+        if order.size == mmsi.size and (order.size == 0 or (
+                order[0] == 0 and (order[1:] - order[:-1] == 1).all())):
+            order = None
+    if order is not None:
+        mmsi, t_ns, lat, lon = mmsi[order], t_ns[order], lat[order], lon[order]
+        sog = sog[order] if sog is not None else None
+    return _Partition(mmsi, t_ns, lat, lon, sog)
+
+
+def _unique(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique``, by sorting: numpy 2's hash-based
+    ``np.unique`` is many times slower on large integer arrays)."""
+    s = np.sort(x)
+    return s[np.r_[True, s[1:] != s[:-1]]] if s.size else s
+
+
+def _run_rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """All rows of the runs with these first rows and lengths, in order."""
+    total = int(lengths.sum())
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+
+
+def _distinct_vessels(key: np.ndarray, vcode: np.ndarray, vessels: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+    """Per distinct ``key`` (ascending): how many distinct vessels have it (``n_v``) and
+    the vessel (MMSI) when only one has it (``alone``, else -1). ``vcode`` indexes
+    ``vessels``; ``key`` is non-negative."""
+    if key.size == 0:
+        e = np.zeros(0, np.int64)
+        return {"key": e, "n_v": e, "alone": e}
+    nv = max(int(vessels.size), 1)
+    if int(key.max()) < (1 << 62) // nv:
+        u = _unique(key * nv + vcode)
+        uk, uv = u // nv, u % nv
+    else:
+        o = np.lexsort((vcode, key))
+        k2, v2 = key[o], vcode[o]
+        d = np.r_[True, (k2[1:] != k2[:-1]) | (v2[1:] != v2[:-1])]
+        uk, uv = k2[d], v2[d]
+    first = np.flatnonzero(np.r_[True, uk[1:] != uk[:-1]])
+    n_v = np.diff(np.r_[first, uk.size])
+    return {"key": uk[first], "n_v": n_v,
+            "alone": np.where(n_v == 1, vessels[uv[first]], -1).astype(np.int64)}
+
+
+# ---------------------------------------------------------------------------------------
+# step 1: the reporting interval
+
+
+def interval_partial(tracks: pd.DataFrame | _Partition, opts: ReceptionOptions, *,
+                     moving_min_kn: float = _MOVING_KN) -> dict[str, np.ndarray]:
+    """Step 1a on one partition: per vessel, how many intervals qualify for the median
+    (positive, shorter than ``max_interval_h``), all and starting under way.
+
+    Returns
+    -------
+    dict
+        ``mmsi`` (ascending), ``n_ok``, ``n_ok_m``.
+    """
+    p = _partition(tracks)
+    if p.n == 0:
+        e = np.zeros(0, np.int64)
+        return {"mmsi": e, "n_ok": e, "n_ok_m": e}
+    ok, ok_m = p.qualifying(opts.max_interval_h, moving_min_kn)
+    n_ok = p.per_vessel(ok)
+    return {"mmsi": p.vessels, "n_ok": n_ok,
+            "n_ok_m": p.per_vessel(ok_m) if ok_m is not None else np.zeros_like(n_ok)}
+
+
+def interval_plan(parts: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Step 1b: which intervals the median samples. Those under way when at least
+    :data:`MIN_INTERVALS` are, else all qualifying ones; of them every ``step``-th in
+    (mmsi, time) order, at most about :data:`MEDIAN_SAMPLE` (``offset``: how many come
+    before each vessel's)."""
+    m = np.concatenate([p["mmsi"] for p in parts]) if parts else np.zeros(0, np.int64)
+    n_ok = np.concatenate([p["n_ok"] for p in parts]) if parts else m
+    n_ok_m = np.concatenate([p["n_ok_m"] for p in parts]) if parts else m
+    o = np.argsort(m, kind="stable")
+    m, n_ok, n_ok_m = m[o], n_ok[o], n_ok_m[o]
+    moving = int(n_ok_m.sum()) >= MIN_INTERVALS
+    counts = n_ok_m if moving else n_ok
+    total = int(counts.sum())
+    offsets = np.r_[0, np.cumsum(counts)[:-1]] if counts.size else counts
+    return {"mmsi": m, "offset": offsets, "moving": moving, "total": total,
+            "enough": total >= MIN_INTERVALS,
+            "step": max(1, total // MEDIAN_SAMPLE)}
+
+
+def interval_sample(tracks: pd.DataFrame | _Partition, opts: ReceptionOptions,
+                    plan: dict[str, Any], *, moving_min_kn: float = _MOVING_KN) -> np.ndarray:
+    """Step 1c on one partition: its intervals (ns) in the sample of ``plan``."""
+    p = _partition(tracks)
+    if not plan["enough"] or p.n == 0:
+        return np.zeros(0, np.int64)
+    ok, ok_m = p.qualifying(opts.max_interval_h, moving_min_kn)
+    use = ok if not plan["moving"] else ok_m if ok_m is not None else np.zeros_like(ok)
+    idx = np.flatnonzero(use)
+    step = int(plan["step"])
+    count = p.per_vessel(use)  # qualifying intervals of each vessel
+    local = np.cumsum(count) - count  # of the vessels before it, here
+    glob = plan["offset"][np.searchsorted(plan["mmsi"], p.vessels)]  # in the whole run
+    # a vessel's k-th interval is sampled when (glob + k) % step == 0
+    first = (-glob) % step
+    take = np.where(count > first, (count - first + step - 1) // step, 0)
+    at = np.repeat(local + first - step * (np.cumsum(take) - take), take)
+    return p.dt[idx[at + step * np.arange(int(take.sum()))]]
+
+
+def merge_interval(samples: list[np.ndarray], plan: dict[str, Any]) -> float:
+    """Step 1d: the reporting interval, seconds (NaN when too few intervals qualify)."""
+    if not plan["enough"]:
+        return float("nan")
+    return float(np.median(np.concatenate(samples))) / 1e9
+
+
+def _estimate(p: _Partition, opts: ReceptionOptions, moving_min_kn: float) -> float:
+    """Step 1 on one partition holding every vessel."""
+    plan = interval_plan([interval_partial(p, opts, moving_min_kn=moving_min_kn)])
+    return merge_interval([interval_sample(p, opts, plan, moving_min_kn=moving_min_kn)], plan)
+
+
+def _interval_from_sorted(mmsi_o: np.ndarray, t_o: np.ndarray, moving_o: np.ndarray | None,
+                          max_interval_h: float) -> float:
+    """The reporting interval (:func:`estimate_report_interval_s`) from arrays sorted by
+    (vessel, time); ``moving_o``: whether each report is under way."""
+    p = _Partition(np.asarray(mmsi_o, np.int64), np.asarray(t_o, np.int64), np.zeros(0),
+                   np.zeros(0), None if moving_o is None else np.asarray(moving_o, np.float64))
+    return _estimate(p, ReceptionOptions(max_interval_h=max_interval_h), 1.0)
+
+
 def estimate_report_interval_s(tracks: pd.DataFrame, *, moving_min_kn: float = 3.0,
                                max_interval_h: float = 6.0,
                                order: np.ndarray | None = None) -> float:
@@ -375,11 +734,13 @@ def estimate_report_interval_s(tracks: pd.DataFrame, *, moving_min_kn: float = 3
 
     Intervals count only when positive, shorter than ``max_interval_h`` (hours; longer
     silences are gaps) and starting at a report with ``sog_kn`` at least ``moving_min_kn``
-    (all intervals when the table has no speeds or no vessel under way). Heard intervals
-    outnumber missed ones by far (one silence of hours against hundreds of reports in
-    covered water), so the median is the rate in well-covered water: about 2-10 s for a
-    raw terrestrial feed (ITU-R M.1371), 60 s for a dump thinned to one report a minute
-    (MarineCadastre), 1800 s for one thinned to one every 30 minutes.
+    (all intervals when the table has no speeds or fewer than :data:`MIN_INTERVALS`
+    intervals under way). Heard intervals outnumber missed ones by far (one silence of
+    hours against hundreds of reports in covered water), so the median is the rate in
+    well-covered water: about 2-10 s for a raw terrestrial feed (ITU-R M.1371), 60 s for a
+    dump thinned to one report a minute (MarineCadastre), 1800 s for one thinned to one
+    every 30 minutes. Over more than ``2 x`` :data:`MEDIAN_SAMPLE` intervals, the median
+    is that of every ``step``-th in (mmsi, time) order.
 
     Returns NaN (the callers then assume dense reporting and scale nothing) when fewer
     than :data:`MIN_INTERVALS` (50) intervals qualify.
@@ -392,17 +753,313 @@ def estimate_report_interval_s(tracks: pd.DataFrame, *, moving_min_kn: float = 3
     1800.0
     """
     mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
-    ts = tracks["timestamp"]
-    if isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    t_ns = ts.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    t_ns = timestamp_ns(tracks["timestamp"])
+    sog = (tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
+           if "sog_kn" in tracks else None)
     if order is None:
-        order = _sorted_order(mmsi, t_ns)
-    moving = None
-    if "sog_kn" in tracks:
-        sog = tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
-        moving = (sog >= moving_min_kn)[order]
-    return _interval_from_sorted(mmsi[order], t_ns[order], moving, max_interval_h)
+        order = np.arange(mmsi.size) if _is_sorted(mmsi, t_ns) else np.lexsort((t_ns, mmsi))
+    p = _Partition(mmsi[order], t_ns[order], np.zeros(0), np.zeros(0),
+                   None if sog is None else sog[order])
+    return _estimate(p, ReceptionOptions(max_interval_h=max_interval_h), moving_min_kn)
+
+
+# ---------------------------------------------------------------------------------------
+# step 2: reception quality per cell-month
+
+
+def quality_partial(tracks: pd.DataFrame | _Partition, opts: ReceptionOptions
+                    ) -> dict[str, Any]:
+    """Step 2a on one partition: per (cell-month, vessel), its reports and its heard and
+    missed hours.
+
+    The options' reporting interval must be known (or ``None``: no scaling).
+
+    Returns
+    -------
+    dict
+        ``n`` (rows); per (cell-month, vessel) ``cell``, ``month`` (months since
+        1970-01), ``mmsi``, ``reports``, ``heard_h``, ``missed_h`` and ``m_only`` (crossed
+        unheard, no report there), in the order of first appearance in (mmsi, time)
+        order (the order the hours of the vessels of a cell-month are summed in); the
+        distinct ``report_cells``; ``t_lo``, ``t_hi`` (ns).
+    """
+    p = _partition(tracks)
+    n = p.n
+    if n == 0:
+        return {"n": 0}
+    cell_deg = opts.cell_deg
+    heard_ns = int(opts.scaled()[0] * _NS_PER_H)
+    max_ns = int(opts.max_interval_h * _NS_PER_H)
+    cid = p.cells(cell_deg)
+    _, m0 = p.months
+    rs, r_len = p.runs(cell_deg)
+    r_cid = cid[rs]
+    valid = r_cid >= 0
+    rs, r_len, r_cid = rs[valid], r_len[valid], r_cid[valid]
+    n_runs = rs.size
+    # missed intervals: the cells on the line between the two reports
+    dt = p.dt
+    long = np.flatnonzero(dt > heard_ns)
+    m_idx = long[dt[long] < max_ns]
+    m_idx = m_idx[p.mmsi[m_idx] == p.mmsi[m_idx + 1]]
+    a_rows, b_rows = m_idx, m_idx + 1
+    mi, mc = _missed_cells(p.lat[a_rows], p.lon[a_rows], p.lat[b_rows], p.lon[b_rows],
+                           cell_deg)
+    n_cells = np.bincount(mi, minlength=m_idx.size)
+    m_w = (dt[m_idx] / _NS_PER_H)[mi] / np.maximum(n_cells[mi], 1)  # spread over them
+    # (cell-month, vessel) of every run and every missed cell; numbered in the order of
+    # first appearance
+    cm_u, cm_code = np.unique(np.concatenate([
+        r_cid * _MONTH_SPAN + (p.month_of(rs) - m0),
+        mc * _MONTH_SPAN + (p.month_of(a_rows)[mi] - m0)]), return_inverse=True)
+    nv = int(p.vessel_starts.size)
+    vc = np.concatenate([p.vessel_code(rs), p.vessel_code(a_rows)[mi]])
+    pu, first, inv = np.unique(cm_code * nv + vc, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)
+    rank = np.empty(pu.size, dtype=np.int64)
+    rank[by_first] = np.arange(pu.size)
+    code = rank[inv]
+    n_pairs = pu.size
+    run_code, m_code = code[:n_runs], code[n_runs:]
+    pk = pu[by_first]
+    cm = cm_u[pk // nv]
+    # heard time: each interval for its first report's run, summed in row order
+    if n_runs == p.runs(cell_deg)[0].size:  # every row has a cell
+        row_code = np.repeat(run_code, r_len)
+    else:
+        row_code = np.full(n, n_pairs, dtype=np.int64)
+        row_code[_run_rows(rs, r_len)] = np.repeat(run_code, r_len)
+    # (0 for the other intervals: those longer, or between two vessels; none is < 0)
+    w = dt / _NS_PER_H
+    w[long] = 0.0
+    w[p.vessel_starts[1:] - 1] = 0.0
+    heard_h = np.bincount(row_code[:-1], weights=w, minlength=n_pairs + 1)[:n_pairs]
+    return {
+        "n": n,
+        "cell": cm // _MONTH_SPAN,
+        "month": cm % _MONTH_SPAN + m0,
+        "mmsi": p.vessels[pk % nv],
+        "reports": np.bincount(run_code, weights=r_len, minlength=n_pairs).astype(np.int64),
+        "heard_h": heard_h,
+        "missed_h": np.bincount(m_code, weights=m_w, minlength=n_pairs),
+        "m_only": first[by_first] >= n_runs,
+        "report_cells": _unique(r_cid),
+        "t_lo": p.t_range[0],
+        "t_hi": p.t_range[1],
+    }
+
+
+@dataclass
+class QualityTable:
+    """Step 2's merged result: the cell-month table and quality lookup, the data's time
+    range and the occupancy grid's time bins (what step 3 needs)."""
+
+    opts: ReceptionOptions
+    n: int
+    cells: pd.DataFrame
+    cell_keys: np.ndarray
+    quality: np.ndarray
+    t_lo: int
+    t_hi: int
+    bin_h: float
+    n_bins: int
+    prior: float = 0.5
+
+    def quality_of(self, cid: np.ndarray, month: np.ndarray) -> np.ndarray:
+        """Quality of cells (ids of ``opts.cell_deg``) in months (since 1970-01)."""
+        return _lookup_quality(self.cell_keys, self.quality, self.prior, cid, month)
+
+    def quality_at(self, lat: np.ndarray, lon: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+        """Quality of the cell and month of each point."""
+        return self.quality_of(cell_ids(lat, lon, self.opts.cell_deg), _month_index(t_ns))
+
+
+def merge_quality(parts: list[dict[str, Any]], opts: ReceptionOptions) -> QualityTable:
+    """Step 2b: the cell-month table from the partitions' :func:`quality_partial`.
+
+    A cell-month's hours are summed over its vessels in (has a report there, mmsi, first
+    appearance) order, whatever the partitioning: the table is the same for any split.
+    """
+    parts = [p for p in parts if p.get("n", 0)]
+    n = sum(int(p["n"]) for p in parts)
+    prior = opts.prior_heard / (opts.prior_heard + opts.prior_missed)
+    if n == 0:
+        return QualityTable(opts, 0, pd.DataFrame(), np.zeros(0, np.int64), np.zeros(0),
+                            0, 0, opts.bin_h, 1, prior)
+    cols = ("cell", "month", "reports", "heard_h", "missed_h")
+    cat = {c: np.concatenate([p[c] for p in parts]) for c in cols}
+    if len(parts) > 1:  # one partition: already in this order
+        pos = np.concatenate([np.arange(p["cell"].size) for p in parts])
+        o = np.lexsort((pos, np.concatenate([p["mmsi"] for p in parts]),
+                        np.concatenate([p["m_only"] for p in parts])))
+        cat = {c: v[o] for c, v in cat.items()}
+    m0 = int(cat["month"].min()) if cat["month"].size else 0
+    cu, cc = np.unique(cat["cell"] * _MONTH_SPAN + (cat["month"] - m0), return_inverse=True)
+    k = cu.size
+    table = pd.DataFrame({
+        "cell": cu // _MONTH_SPAN,
+        "month": cu % _MONTH_SPAN + m0,
+        "reports": np.bincount(cc, weights=cat["reports"], minlength=k).astype(np.int64),
+        "vessels": np.bincount(cc, minlength=k),
+        "well_heard": np.bincount(cc, weights=cat["heard_h"] >= cat["missed_h"],
+                                  minlength=k).astype(np.int64),
+        "heard_h": np.bincount(cc, weights=cat["heard_h"], minlength=k).astype(np.float64),
+        "missed_h": np.bincount(cc, weights=cat["missed_h"], minlength=k).astype(np.float64),
+    })
+    table["quality"] = (table["well_heard"] + opts.prior_heard) / (
+        table["vessels"] + opts.prior_heard + opts.prior_missed)
+    # data hours within each month (the data may not cover whole months)
+    t_lo = min(int(p["t_lo"]) for p in parts)
+    t_hi = max(int(p["t_hi"]) for p in parts)
+    months = np.unique(table["month"].to_numpy())
+    m_start = months.astype("datetime64[M]").astype("datetime64[ns]").view(np.int64)
+    m_end = (months + 1).astype("datetime64[M]").astype("datetime64[ns]").view(np.int64)
+    hours = (np.minimum(m_end, t_hi) - np.maximum(m_start, t_lo)) / _NS_PER_H
+    hours_s = pd.Series(np.maximum(hours, 1.0), index=months)
+    table["reports_per_h"] = table["reports"] / table["month"].map(hours_s).to_numpy()
+    n_cols = int(np.ceil(360.0 / opts.cell_deg)) + 1
+    row, col = np.divmod(table["cell"].to_numpy(), n_cols)
+    table.insert(2, "lat", (row + 0.5) * opts.cell_deg - 90.0)
+    table.insert(3, "lon", (col + 0.5) * opts.cell_deg - 180.0)
+    # sorted like cu: by cell, then month
+    cell_keys = table["cell"].to_numpy() * 100_000 + (table["month"].to_numpy() + 10_000)
+    quality = table["quality"].to_numpy()
+    table["month"] = table["month"].to_numpy().astype("datetime64[M]").astype(str)
+    table = table.sort_values(["month", "cell"], ignore_index=True)
+    # time bins of the occupancy grid, widened to hold at most max_bins cells x bins
+    span_h = (t_hi - t_lo) / _NS_PER_H
+    n_occ = int(_unique(np.concatenate([p["report_cells"] for p in parts])).size)
+    bin_h = opts.bin_h
+    n_bins = int(np.floor(span_h / bin_h)) + 1
+    while n_occ * (n_bins + 1) > opts.max_bins and n_bins > 1:
+        bin_h *= 2.0
+        n_bins = int(np.floor(span_h / bin_h)) + 1
+    return QualityTable(opts, n, table, cell_keys, quality, t_lo, t_hi, bin_h, n_bins, prior)
+
+
+# ---------------------------------------------------------------------------------------
+# step 3: occupancy and satellite passes
+
+
+def _bin_vessels(p: _Partition, rows: np.ndarray | None, cid: np.ndarray, tb: np.ndarray,
+                 n_bins: int) -> dict[str, np.ndarray]:
+    """:func:`_distinct_vessels` of ``cid * n_bins + tb`` over ``rows`` (all rows when
+    ``None``; ``cid``, ``tb`` given for those rows), leaving out cells < 0. Consecutive
+    rows of one vessel in one cell and bin are collapsed first."""
+    if cid.size == 0:
+        return _distinct_vessels(cid, cid, p.vessels)
+    brk = (cid[1:] != cid[:-1]) | (tb[1:] != tb[:-1])
+    if rows is None:
+        brk[p.vessel_starts[1:] - 1] = True
+    else:
+        brk |= p.mmsi[rows[1:]] != p.mmsi[rows[:-1]]
+    s = np.r_[0, np.flatnonzero(brk) + 1]
+    s = s[cid[s] >= 0]
+    return _distinct_vessels(cid[s] * n_bins + tb[s],
+                             p.vessel_code(s if rows is None else rows[s]), p.vessels)
+
+
+def occupancy_partial(tracks: pd.DataFrame | _Partition, q: QualityTable
+                      ) -> dict[str, Any]:
+    """Step 3a on one partition: its share of the occupancy grids and of the vessels
+    heard per satellite-pass bin.
+
+    Returns
+    -------
+    dict
+        ``local`` and ``wide``: per occupied (cell, time bin) (``key = cell * n_bins +
+        bin``), the distinct vessels heard and the lone one (:func:`_distinct_vessels`),
+        on the model's grid and on the coarse grid of the reports in poorly covered
+        water; ``pass_bins``, ``pass_counts``: distinct vessels heard in poorly covered
+        water per pass bin.
+    """
+    p = _partition(tracks)
+    e = np.zeros(0, np.int64)
+    if p.n == 0:
+        none = {"key": e, "n_v": e, "alone": e}
+        return {"local": none, "wide": none, "pass_bins": e, "pass_counts": e}
+    opts = q.opts
+    cid = p.cells(opts.cell_deg)
+    bin_ns = int(round(q.bin_h * _NS_PER_H))
+    tb = (p.t_ns - q.t_lo) // bin_ns
+    local = _bin_vessels(p, None, cid, tb, q.n_bins)
+    # the same on a coarse grid, from the reports in poorly covered water only: in
+    # satellite-only water the receptions come in bursts (passes) over a wide area
+    rs, r_len = p.runs(opts.cell_deg)
+    r_cid = cid[rs]
+    poor = (r_cid >= 0) & (q.quality_of(r_cid, p.month_of(rs)) < opts.poor_quality)
+    rows = _run_rows(rs[poor], r_len[poor])
+    wide = _bin_vessels(p, rows, cell_ids(p.lat[rows], p.lon[rows], opts.wide_cell_deg),
+                        tb[rows], q.n_bins)
+    # satellite passes: distinct vessels heard in poorly covered water per pass bin
+    w = int(round(opts.scaled()[1] * 60e9))
+    passes = _distinct_vessels((p.t_ns[rows] - q.t_lo) // w, p.vessel_code(rows), p.vessels)
+    return {"local": local, "wide": wide, "pass_bins": passes["key"],
+            "pass_counts": passes["n_v"]}
+
+
+def _merge_passes(parts: list[dict[str, Any]], q: QualityTable
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Satellite passes: a bin of ``pass_bin_min`` (scaled) minutes is a pass bin when at
+    least ``pass_min_vessels`` distinct vessels were heard in poorly covered water in
+    it; runs of consecutive pass bins are passes. Each pass's start and end (exclusive),
+    ns."""
+    e = np.zeros(0, np.int64)
+    bins = np.concatenate([p["pass_bins"] for p in parts]) if parts else e
+    if bins.size == 0:
+        return e, e
+    counts = np.concatenate([p["pass_counts"] for p in parts])
+    w = int(round(q.opts.scaled()[1] * 60e9))
+    count = np.bincount(bins, weights=counts, minlength=int(bins.max()) + 1)
+    hit = count >= q.opts.pass_min_vessels
+    if not hit.any():
+        return e, e
+    prev = np.r_[False, hit[:-1]]
+    nxt = np.r_[hit[1:], False]
+    starts = np.flatnonzero(hit & ~prev)
+    ends = np.flatnonzero(hit & ~nxt) + 1
+    return starts.astype(np.int64) * w + q.t_lo, ends.astype(np.int64) * w + q.t_lo
+
+
+def _empty_model(opts: ReceptionOptions) -> ReceptionModel:
+    empty = pd.DataFrame({c: pd.Series([], dtype="float64") for c in (
+        "cell", "month", "lat", "lon", "reports", "vessels", "heard", "missed",
+        "quality", "reports_per_h")})
+    return ReceptionModel(empty, opts.cell_deg, opts.heard_max_h, opts.max_interval_h,
+                          opts.prior_heard, opts.prior_missed, opts.bin_h, 0,
+                          opts.wide_cell_deg, opts.poor_quality)
+
+
+def model_from_partials(q: QualityTable, parts: list[dict[str, Any]]) -> ReceptionModel:
+    """Step 3b: the reception model from step 2's table and the partitions'
+    :func:`occupancy_partial`."""
+    opts = q.opts
+    if q.n == 0:
+        return _empty_model(opts)
+    heard_max_h, pass_bin_min = opts.scaled()
+    p_start, p_end = _merge_passes(parts, q)
+    ri = opts.report_interval_s
+    return ReceptionModel(
+        cells=q.cells,
+        cell_deg=opts.cell_deg,
+        heard_max_h=heard_max_h,
+        max_interval_h=opts.max_interval_h,
+        prior_heard=opts.prior_heard,
+        prior_missed=opts.prior_missed,
+        bin_h=q.bin_h,
+        t0_ns=q.t_lo,
+        _cell_keys=q.cell_keys,
+        _quality=q.quality,
+        wide_cell_deg=opts.wide_cell_deg,
+        poor_quality=opts.poor_quality,
+        _local=_Occupancy.from_parts([p["local"] for p in parts], q.n_bins),
+        _wide=_Occupancy.from_parts([p["wide"] for p in parts], q.n_bins),
+        pass_start_ns=p_start,
+        pass_end_ns=p_end,
+        pass_bin_min=pass_bin_min,
+        pass_min_vessels=opts.pass_min_vessels,
+        report_interval_s=float("nan") if ri is None else float(ri),
+    )
 
 
 def build_reception_model(
@@ -490,179 +1147,19 @@ def build_reception_model(
     >>> round(float(m.cells["quality"].iloc[0]), 2)   # 1 vessel, well heard, prior 1/1
     0.67
     """
-    mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
-    ts = tracks["timestamp"]
-    if isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    t_ns = ts.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    lat = tracks["lat"].to_numpy(dtype=np.float64)
-    lon = tracks["lon"].to_numpy(dtype=np.float64)
-    n = mmsi.size
-    if n == 0:
-        empty = pd.DataFrame({c: pd.Series([], dtype="float64") for c in (
-            "cell", "month", "lat", "lon", "reports", "vessels", "heard", "missed",
-            "quality", "reports_per_h")})
-        return ReceptionModel(empty, cell_deg, heard_max_h, max_interval_h, prior_heard,
-                              prior_missed, bin_h, 0, wide_cell_deg, poor_quality)
-    if order is None:
-        order = _sorted_order(mmsi, t_ns)
-    cid = cell_ids(lat, lon, cell_deg)
-    mon = _month_index(t_ns)
-    m0 = int(mon.min())
-    # (cell, month) as one int64 key; months relative to the first, < 4096
-    ckey = cid * 4096 + (mon - m0)
-    ckey[cid < 0] = -1
-    # --- heard / missed time of each vessel in each cell-month -------------------------
-    om = mmsi[order]
-    ot = t_ns[order]
-    same = om[1:] == om[:-1]
-    del om
-    dt = ot[1:] - ot[:-1]
-    del ot
-    if report_interval_s is None:
-        moving = None
-        if "sog_kn" in tracks:
-            sog = tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
-            moving = sog[order[:-1]] >= 3.0
-        report_interval_s = _median_interval(same, dt, moving, max_interval_h)
-    delta_s = float(report_interval_s)
-    heard_max_h, pass_bin_min = scaled_for_interval(
-        delta_s, heard_max_h=heard_max_h, pass_bin_min=pass_bin_min,
+    opts = ReceptionOptions(
+        cell_deg=cell_deg, heard_max_h=heard_max_h, max_interval_h=max_interval_h,
+        prior_heard=prior_heard, prior_missed=prior_missed, bin_h=bin_h, max_bins=max_bins,
+        wide_cell_deg=wide_cell_deg, poor_quality=poor_quality, pass_bin_min=pass_bin_min,
+        pass_min_vessels=pass_min_vessels, report_interval_s=report_interval_s,
         heard_max_intervals=heard_max_intervals)
-    heard_ns = int(heard_max_h * _NS_PER_H)
-    vcode = pd.factorize(mmsi)[0].astype(np.int64)
-    nv = int(vcode.max()) + 1
-    h_sel = np.flatnonzero(same & (dt > 0) & (dt <= heard_ns))
-    h_rows = order[h_sel]
-    h_key = ckey[h_rows] * nv + vcode[h_rows]
-    h_w = dt[h_sel] / _NS_PER_H
-    m_idx = np.flatnonzero(same & (dt > heard_ns) & (dt < int(max_interval_h * _NS_PER_H)))
-    m_dt = dt[m_idx] / _NS_PER_H
-    del same, dt, h_sel
-    a_rows, b_rows = order[m_idx], order[m_idx + 1]
-    mi, mc = _missed_cells(lat[a_rows], lon[a_rows], lat[b_rows], lon[b_rows], cell_deg)
-    n_cells = np.bincount(mi, minlength=m_idx.size)
-    m_key = np.where(mc >= 0, (mc * 4096 + (mon[a_rows][mi] - m0)) * nv + vcode[a_rows][mi], -1)
-    m_w = m_dt[mi] / np.maximum(n_cells[mi], 1)  # the silence spread over the cells crossed
-    # every (cell-month, vessel) present by a report or crossed unheard
-    r_key = np.where(ckey >= 0, ckey * nv + vcode, -1)
-    allk = np.concatenate([r_key, h_key, m_key])
-    codes, uniq = pd.factorize(allk)
-    uniq = np.asarray(uniq, dtype=np.int64)
-    nk = uniq.size
-    n_r, n_h = r_key.size, h_key.size
-    heard_h = np.bincount(codes[n_r:n_r + n_h], weights=h_w, minlength=nk)
-    missed_h = np.bincount(codes[n_r + n_h:], weights=m_w, minlength=nk)
-    n_rep = np.bincount(codes[:n_r], minlength=nk)
-    row_code = codes[:n_r].copy()  # (cell-month, vessel) of each report
-    del allk, codes, r_key, h_key, m_key
-    cm = np.where(uniq >= 0, uniq // nv, -1)  # cell-month key of each (cell-month, vessel)
-    well = heard_h >= missed_h
-    ccodes, cuniq = pd.factorize(cm)
-    cuniq = np.asarray(cuniq, dtype=np.int64)
-    nc = cuniq.size
-    table = pd.DataFrame({
-        "key": cuniq,
-        "reports": np.bincount(ccodes, weights=n_rep, minlength=nc).astype(np.int64),
-        "vessels": np.bincount(ccodes, minlength=nc),
-        "well_heard": np.bincount(ccodes, weights=well, minlength=nc).astype(np.int64),
-        "heard_h": np.bincount(ccodes, weights=heard_h, minlength=nc),
-        "missed_h": np.bincount(ccodes, weights=missed_h, minlength=nc),
-    })
-    q_c = (table["well_heard"].to_numpy() + prior_heard) / (
-        table["vessels"].to_numpy() + prior_heard + prior_missed)
-    row_quality = q_c[ccodes[row_code]]
-    del row_code
-    table = table[table["key"] >= 0]
-    table.insert(0, "cell", table["key"].to_numpy() // 4096)
-    table.insert(1, "month", table["key"].to_numpy() % 4096 + m0)
-    table = table.drop(columns="key")
-    table["quality"] = (table["well_heard"] + prior_heard) / (
-        table["vessels"] + prior_heard + prior_missed
-    )
-    # data hours within each month (the data may not cover whole months)
-    t_lo, t_hi = int(t_ns.min()), int(t_ns.max())
-    months = np.unique(table["month"].to_numpy())
-    m_start = months.astype("datetime64[M]").astype("datetime64[ns]").view(np.int64)
-    m_end = (months + 1).astype("datetime64[M]").astype("datetime64[ns]").view(np.int64)
-    hours = (np.minimum(m_end, t_hi) - np.maximum(m_start, t_lo)) / _NS_PER_H
-    hours = pd.Series(np.maximum(hours, 1.0), index=months)
-    table["reports_per_h"] = table["reports"] / table["month"].map(hours).to_numpy()
-    n_cols = int(np.ceil(360.0 / cell_deg)) + 1
-    row, col = np.divmod(table["cell"].to_numpy(), n_cols)
-    table.insert(2, "lat", (row + 0.5) * cell_deg - 90.0)
-    table.insert(3, "lon", (col + 0.5) * cell_deg - 180.0)
-    keys = table["cell"].to_numpy() * 100_000 + (table["month"].to_numpy() + 10_000)
-    srt = np.argsort(keys)
-    qual = table["quality"].to_numpy()[srt]
-    table["month"] = table["month"].to_numpy().astype("datetime64[M]").astype(str)
-    table = table.sort_values(["month", "cell"], ignore_index=True)
-    # --- occupancy: which cells heard some vessel in each time bin ---------------------
-    span_h = (t_hi - t_lo) / _NS_PER_H
-    valid = cid >= 0
-    n_occ = int(np.unique(cid[valid]).size) if valid.any() else 0
-    n_bins = int(np.floor(span_h / bin_h)) + 1
-    while n_occ * (n_bins + 1) > max_bins and n_bins > 1:
-        bin_h *= 2.0
-        n_bins = int(np.floor(span_h / bin_h)) + 1
-    bin_ns = int(round(bin_h * _NS_PER_H))
-    tb = (t_ns - t_lo) // bin_ns
-    local = _Occupancy.build(cid[valid], tb[valid], mmsi[valid], n_bins)
-    # the same on a coarse grid, from the reports in poorly covered water only: in
-    # satellite-only water the receptions come in bursts (passes) over a wide area
-    poor = valid & (row_quality < poor_quality)
-    wcid = cell_ids(lat[poor], lon[poor], wide_cell_deg)
-    wide = _Occupancy.build(wcid, tb[poor], mmsi[poor], n_bins)
-    p_start, p_end = _detect_passes(t_ns[poor], vcode[poor], t_lo, pass_bin_min,
-                                    pass_min_vessels)
-    return ReceptionModel(
-        cells=table,
-        cell_deg=cell_deg,
-        heard_max_h=heard_max_h,
-        max_interval_h=max_interval_h,
-        prior_heard=prior_heard,
-        prior_missed=prior_missed,
-        bin_h=bin_h,
-        t0_ns=t_lo,
-        _cell_keys=keys[srt],
-        _quality=qual,
-        wide_cell_deg=wide_cell_deg,
-        poor_quality=poor_quality,
-        _local=local,
-        _wide=wide,
-        pass_start_ns=p_start,
-        pass_end_ns=p_end,
-        pass_bin_min=pass_bin_min,
-        pass_min_vessels=pass_min_vessels,
-        report_interval_s=delta_s,
-    )
-
-
-def _detect_passes(t_ns: np.ndarray, vcode: np.ndarray, t0_ns: int, bin_min: float,
-                   min_vessels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Satellite passes from the reports heard in poorly covered water.
-
-    A bin of ``bin_min`` minutes is a pass bin when at least ``min_vessels`` distinct
-    vessels were heard in it; runs of consecutive pass bins are passes. Returns each
-    pass's start and end (exclusive) in ns.
-    """
-    e = np.zeros(0, np.int64)
-    if t_ns.size == 0:
-        return e, e
-    w = int(round(bin_min * 60e9))
-    b = (t_ns - t0_ns) // w
-    nb = int(b.max()) + 1
-    nv = int(vcode.max()) + 1
-    pair = np.unique(b * nv + vcode)  # distinct (bin, vessel)
-    count = np.bincount(pair // nv, minlength=nb)
-    hit = count >= min_vessels
-    if not hit.any():
-        return e, e
-    prev = np.r_[False, hit[:-1]]
-    nxt = np.r_[hit[1:], False]
-    starts = np.flatnonzero(hit & ~prev)
-    ends = np.flatnonzero(hit & ~nxt) + 1
-    return starts.astype(np.int64) * w + t0_ns, ends.astype(np.int64) * w + t0_ns
+    p = _partition(tracks, order)
+    if p.n == 0:
+        return _empty_model(opts)
+    if report_interval_s is None:
+        opts = opts.with_interval(_estimate(p, opts, _MOVING_KN))
+    q = merge_quality([quality_partial(p, opts)], opts)
+    return model_from_partials(q, [occupancy_partial(p, q)])
 
 
 def _neighbourhood(cid: np.ndarray, radius_cells: int, cell_deg: float) -> np.ndarray:
@@ -733,7 +1230,7 @@ def score_gaps(
     --------
     >>> t = pd.DataFrame({"mmsi": [273000001] * 4, "lat": [45.0] * 4, "lon": [49.0] * 4,
     ...     "timestamp": pd.date_range("2023-06-01", periods=4, freq="10min", tz="UTC")})
-    >>> g = pd.DataFrame({"start_time": t["timestamp"][:1], "end_time": t["timestamp"][3:].values,
+    >>> g = pd.DataFrame({"start_time": t["timestamp"][:1], "end_time": t["timestamp"][3:].array,
     ...     "start_lat": [45.0], "start_lon": [49.0], "end_lat": [45.0], "end_lon": [49.0]})
     >>> list(score_gaps(g, build_reception_model(t)).columns)[:2]
     ['reception_score', 'start_quality']

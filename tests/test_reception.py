@@ -246,3 +246,80 @@ def test_smeared_pass_found_with_interval_wide_bins() -> None:
 
     assert in_burst(build_reception_model(t, report_interval_s=60.0)) == 0
     assert in_burst(build_reception_model(t, report_interval_s=1800.0)) == 1
+
+
+# --- partial aggregates: any split of the vessels gives the same model ------------------
+
+
+def _model_from_parts(parts: list[pd.DataFrame], **options: object) -> object:
+    """The model built as the batch engine builds it, from per-partition partials."""
+    from caspian_ais import reception as r
+
+    opts = r.ReceptionOptions(**options)
+    if opts.report_interval_s is None:
+        plan = r.interval_plan([r.interval_partial(t, opts) for t in parts])
+        opts = opts.with_interval(
+            r.merge_interval([r.interval_sample(t, opts, plan) for t in parts], plan))
+    q = r.merge_quality([r.quality_partial(t, opts) for t in parts], opts)
+    return r.model_from_partials(q, [r.occupancy_partial(t, q) for t in parts])
+
+
+def _assert_same_model(a: object, b: object) -> None:
+    pd.testing.assert_frame_equal(a.cells, b.cells, check_exact=True)  # type: ignore[attr-defined]
+    for name in ("_cell_keys", "_quality", "pass_start_ns", "pass_end_ns", "bin_h", "t0_ns",
+                 "heard_max_h", "pass_bin_min", "report_interval_s"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for grid in ("_local", "_wide"):
+        for name in ("cells", "cum", "solo_keys", "solo_bins"):
+            np.testing.assert_array_equal(getattr(getattr(a, grid), name),
+                                          getattr(getattr(b, grid), name), err_msg=name)
+
+
+@pytest.mark.parametrize("n_parts", [1, 3, 7])
+def test_partials_merge_to_the_same_model(world: pd.DataFrame, n_parts: int) -> None:
+    # the hours of a cell-month are summed in one order whatever the split: exact equality
+    whole = build_reception_model(world, pass_min_vessels=2)
+    rng = np.random.default_rng(n_parts)
+    bucket = dict(zip(world["mmsi"].unique(), rng.integers(0, n_parts, 40), strict=True))
+    b = world["mmsi"].map(bucket).to_numpy()
+    # partitions in any order, their rows in any order
+    parts = [world[b == k].sample(frac=1.0, random_state=k) for k in range(n_parts)][::-1]
+    _assert_same_model(whole, _model_from_parts(parts, pass_min_vessels=2))
+
+
+def test_partials_sample_the_same_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
+    # more intervals than the median's sample: every step-th one in (mmsi, time) order,
+    # whichever partition holds it
+    from caspian_ais import reception as r
+
+    monkeypatch.setattr(r, "MEDIAN_SAMPLE", 7)
+    t = pd.concat([_thinned(5, 30, 48), _thinned(3, 1, 3).assign(mmsi=lambda d: d["mmsi"] + 9)],
+                  ignore_index=True)
+    opts = r.ReceptionOptions()
+    whole = estimate_report_interval_s(t)
+    assert np.isfinite(whole)
+    for n_parts in (2, 4):
+        parts = [t[t["mmsi"] % n_parts == k] for k in range(n_parts)]
+        plan = r.interval_plan([r.interval_partial(p, opts) for p in parts])
+        assert plan["step"] > 1
+        got = r.merge_interval([r.interval_sample(p, opts, plan) for p in parts], plan)
+        assert got == whole
+    _assert_same_model(build_reception_model(t), _model_from_parts(parts))
+
+
+def test_reception_options_are_the_build_defaults() -> None:
+    import inspect
+    import pickle
+
+    from caspian_ais.reception import ReceptionOptions, reception_options
+
+    sig = inspect.signature(build_reception_model).parameters
+    o = ReceptionOptions()
+    for k, p in sig.items():
+        if k not in ("tracks", "order"):
+            assert getattr(o, k) == p.default, k
+    with pytest.raises(TypeError):
+        ReceptionOptions(radius_km=3.0)  # a score_gaps option
+    o2 = reception_options({"cell_deg": 0.5, "radius_km": 3.0}).with_interval(3 * 3600.0)
+    assert (o2.cell_deg, o2.scaled()) == (0.5, (6.0, 180.0))
+    assert pickle.loads(pickle.dumps(o2)).kw == o2.kw
