@@ -19,7 +19,8 @@ def track(n: int = 60, step_min: float = 1.0, sog: float = 10.0, mmsi: int = SHI
     """A ship sailing north at ``sog`` knots, one report every ``step_min`` minutes."""
     h = np.arange(n) * step_min / 60
     return pd.DataFrame({"mmsi": mmsi, "timestamp": t0 + pd.to_timedelta(h, unit="h"),
-                         "lat": lat + h * sog * 1.852 * KM_LAT, "lon": lon, "sog_kn": sog})
+                         "lat": lat + h * sog * 1.852 * KM_LAT, "lon": lon, "sog_kn": sog,
+                         "cog_deg": 0.0})
 
 
 def kinds(df: pd.DataFrame, **kw) -> list[str]:
@@ -92,6 +93,108 @@ def test_speed_threshold_is_a_parameter_and_vessel_speed_matters() -> None:
     assert kinds(t, max_speed_kn=15.0, vessel_speed_factor=None) == ["position_jump"]
 
 
+SLAT, SLON = 37.8, 50.5  # a 550 km run north from here stays at sea
+
+
+def km_east(km: float, lat: float = LAT) -> float:
+    """Degrees of longitude spanning ``km`` at ``lat``."""
+    return km / (111.195 * np.cos(np.radians(lat)))
+
+
+def sparse_spoof(offset_km: float = 30.0, back_km: float | None = None) -> pd.DataFrame:
+    """A ship heard every 2 h (satellite passes) sailing north at 10 kn; reports 8-11
+    broadcast ``offset_km`` east of the track, the rest of the track shifted
+    ``offset_km - back_km`` east (0 by default: the offset is taken back)."""
+    t = track(16, step_min=120.0, lat=SLAT, lon=SLON)
+    back = offset_km if back_km is None else back_km
+    t.loc[8:11, "lon"] += km_east(offset_km, SLAT)
+    t.loc[12:, "lon"] += km_east(offset_km - back, SLAT)
+    return t
+
+
+def dr_numbers(t: pd.DataFrame, entry: int = 7, exit_: int = 11) -> tuple[float, float]:
+    """(smallest unexplained offset, vector sum / smaller offset) of the entry and exit
+    steps, as the detector computes them."""
+    from caspian_ais.identity import _dr_residual
+    from caspian_ais.schema import timestamp_ns
+
+    a, b = np.array([entry, exit_]), np.array([entry + 1, exit_ + 1])
+    rn, re, un = _dr_residual(t["lat"].to_numpy(), t["lon"].to_numpy(),
+                              timestamp_ns(t["timestamp"]),
+                              t["sog_kn"].to_numpy(), t["cog_deg"].to_numpy(), a, b, 2.0)
+    res = np.hypot(rn, re)
+    return float(un.min()), float(np.hypot(rn.sum(), re.sum()) / res.min())
+
+
+def test_spoof_across_silences_is_found_by_dead_reckoning() -> None:
+    t = sparse_spoof()
+    # each step onto and off the false track is a plausible 13 kn (cap 14 kn) ...
+    assert kinds(t, dr_offset_min_km=None) == []
+    # ... but lands 30 km abeam of where the reported course and speed put the ship
+    out = detect_identity_anomalies(t)
+    assert out["kind"].tolist() == ["spoofing"]
+    assert out["start_time"].iat[0] == t["timestamp"].iat[8]
+    assert out["end_time"].iat[0] == t["timestamp"].iat[11]
+    assert out["n_rows"].iat[0] == 4
+    # the same with only 1-3 false reports is a teleport
+    short = track(16, step_min=120.0, lat=SLAT, lon=SLON)
+    short.loc[8:10, "lon"] += km_east(30.0, SLAT)
+    assert kinds(short) == ["teleport"]
+    # a ship that moves off its line during a silence and stays there is not spoofing
+    shift = track(16, step_min=120.0, lat=SLAT, lon=SLON)
+    shift.loc[8:, "lon"] += km_east(30.0, SLAT)
+    assert kinds(shift) == []
+
+
+def test_dead_reckoning_offset_boundary() -> None:
+    t = sparse_spoof()
+    un, _ = dr_numbers(t)
+    assert 27.0 < un < 31.0  # 30 km of longitude at 37.8 N, a little less further north
+    assert kinds(t, dr_offset_min_km=un) == ["spoofing"]  # inclusive
+    assert kinds(t, dr_offset_min_km=float(np.nextafter(un, np.inf))) == []
+
+
+def test_dead_reckoning_return_boundary() -> None:
+    t = sparse_spoof(offset_km=34.0, back_km=22.0)  # 12 km of the offset is not taken back
+    _, frac = dr_numbers(t)
+    assert 0.5 < frac < 0.7
+    assert kinds(t, dr_return_frac=frac) == ["spoofing"]  # inclusive
+    assert kinds(t, dr_return_frac=float(np.nextafter(frac, 0.0))) == []
+
+
+def test_dead_reckoning_needs_a_ship_under_way() -> None:
+    t = sparse_spoof()
+    t.loc[9, "sog_kn"] = 3.0  # one slow report on the false track
+    assert kinds(t, dr_min_sog_kn=3.0) == ["spoofing"]  # inclusive
+    assert kinds(t, dr_min_sog_kn=float(np.nextafter(3.0, np.inf))) == []
+    # without speed or course there is no dead reckoning
+    assert kinds(sparse_spoof().drop(columns="cog_deg")) == []
+
+
+def test_dead_reckoning_stretch_length_boundary() -> None:
+    t = sparse_spoof()  # first to last false report: 6 h
+    assert kinds(t, episode_gap_h=6.0) == ["spoofing"]  # inclusive
+    assert kinds(t, episode_gap_h=float(np.nextafter(6.0, 0.0))) == []
+
+
+def test_teleport_reached_across_a_silence() -> None:
+    # heard every 10 min, then 6 h of silence; one far report reached at a plausible
+    # speed (its course is noise), then the true track 15 min later: the step back is
+    # impossible, the step out is not, but it is far off the reported course
+    t = pd.concat([track(13, step_min=10.0),
+                   track(13, step_min=10.0, t0=T0 + pd.Timedelta(hours=8))
+                   .assign(lat=lambda d: d["lat"] + 8 * 10 * 1.852 * KM_LAT)],
+                  ignore_index=True)
+    far = pd.DataFrame({"mmsi": [SHIP], "timestamp": [T0 + pd.Timedelta(hours=7.75)],
+                        "lat": [LAT], "lon": [LON + km_east(120.0)], "sog_kn": [10.0],
+                        "cog_deg": [223.0]})
+    both = pd.concat([t, far], ignore_index=True)
+    out = detect_identity_anomalies(both)
+    assert out["kind"].tolist() == ["teleport"]
+    assert out["start_time"].iat[0] == far["timestamp"].iat[0]
+    assert kinds(both, dr_offset_min_km=None) == ["position_jump"]
+
+
 def test_positions_on_land_but_not_on_the_volga_canal() -> None:
     t = track(30)
     land = t.iloc[[10]].assign(lat=40.40, lon=49.20, timestamp=lambda d: d["timestamp"]
@@ -158,6 +261,7 @@ def test_finds_the_simulated_faults_in_the_raw_rows(scenario) -> None:
     ev = scenario.truth["events"]
     out = detect_identity_anomalies(scenario.tracks)
     want = {"teleport": {"teleport"}, "shared_mmsi": {"two_places"}, "on_land": {"on_land"},
+            "spoofing": {"spoofing", "position_jump", "teleport"},
             "default_mmsi": {"default_mmsi"},
             "identity_change": {"name_change", "imo_change", "flag_change"}}
     for kind, accept in want.items():
@@ -193,3 +297,24 @@ def test_raw_rows_can_be_rebuilt_from_the_ledger(scenario) -> None:
     b = detect_identity_anomalies(raw_from_ledger(tracks, ledger))
     assert set(a["anomaly_id"]) == set(b["anomaly_id"])
     assert raw_from_ledger(tracks, None) is tracks
+
+
+def test_simulated_spoof_entered_across_a_silence() -> None:
+    """On this scenario the spoofed stretch is entered across hours of silence at a
+    plausible speed: only its exit is an impossible step. Dead reckoning finds the whole
+    stretch: every received report of it, nothing outside it."""
+    from caspian_ais.synthetic import simulate
+
+    sc = simulate(n_vessels=12, days=40, start="2022-08-10", seed=2, thin_s=120)
+    raw, ev = sc.tracks, sc.truth["events"]
+    (e,) = ev[ev["kind"] == "spoofing"].itertuples()
+    mine = raw[raw["mmsi"] == e.mmsi]
+    false = mine[(mine["timestamp"] >= e.start_time) & (mine["timestamp"] <= e.end_time)]
+    assert len(false) > 100
+    out = detect_identity_anomalies(raw)
+    got = out[out["mmsi"] == e.mmsi]
+    assert got["kind"].tolist() == ["spoofing"]
+    assert got["start_time"].iat[0] == false["timestamp"].min()
+    assert got["end_time"].iat[0] == false["timestamp"].max()
+    off = detect_identity_anomalies(raw, dr_offset_min_km=None)
+    assert off[off["mmsi"] == e.mmsi]["kind"].tolist() == ["position_jump"]
