@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caspian_ais.encounters import default_anchorages, offshore_ok
+from caspian_ais.encounters import _resolve_anchorages, _sorted_columns, offshore_ok
 from caspian_ais.geodesy import KM_PER_NM, haversine_km
-from caspian_ais.schema import timestamp_ns
 
 __all__ = ["LOITERING_COLUMNS", "detect_loitering"]
 
@@ -48,6 +47,13 @@ LOITERING_COLUMNS: tuple[str, ...] = (
     "nearest_port",
     "flag_state",
 )
+
+
+def _run_sums(values: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Sums of ``values[start[j]:stop[j]]`` for disjoint, increasing, non-empty ranges,
+    each summed on its own (``numpy.add.reduceat``)."""
+    v = np.r_[values, 0.0]
+    return np.add.reduceat(v, np.column_stack([start, stop]).ravel())[::2]
 
 
 def _empty() -> pd.DataFrame:
@@ -111,24 +117,24 @@ def detect_loitering(
     """
     if len(tracks) < 2:
         return _empty()
-    mmsi = tracks["mmsi"].to_numpy(np.int64)
-    t = timestamp_ns(tracks["timestamp"])
-    lat = tracks["lat"].to_numpy(float)
-    lon = tracks["lon"].to_numpy(float)
-    sog = tracks["sog_kn"].to_numpy(float) if "sog_kn" in tracks else np.full(len(t), np.nan)
-    ok = ~(np.isnan(lat) | np.isnan(lon)) & (t != np.iinfo(np.int64).min)
-    o = np.lexsort((t, mmsi))
-    o = o[ok[o]]
-    mmsi, t, lat, lon, sog = mmsi[o], t[o], lat[o], lon[o], sog[o]
+    mmsi, t, lat, lon, sog = _sorted_columns(tracks)
     if len(t) < 2:
         return _empty()
     same = mmsi[1:] == mmsi[:-1]
     dt_h = (t[1:] - t[:-1]) / _NS_PER_H
-    d_km = haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])
+    has_sog = ~np.isnan(sog)
+    both = has_sog[:-1] & has_sog[1:]
+    with np.errstate(invalid="ignore"):
+        step_v = 0.5 * (sog[:-1] + sog[1:])
+    # the implied speed, measured only where it decides: steps without both SOGs, and
+    # steps longer than an hour (a silence must not hide a voyage)
+    need = np.flatnonzero(same & (dt_h <= max_gap_h) & (~both | (dt_h > 1.0)))
+    imp = np.zeros(len(dt_h))
+    d_km = haversine_km(lat[need], lon[need], lat[need + 1], lon[need + 1])
+    dn = dt_h[need]
     with np.errstate(divide="ignore", invalid="ignore"):
-        imp = np.where(dt_h > 0, d_km / dt_h / KM_PER_NM, 0.0)
-    both = ~np.isnan(sog[:-1]) & ~np.isnan(sog[1:])
-    step_v = np.where(both, 0.5 * (sog[:-1] + sog[1:]), imp)
+        imp[need] = np.where(dn > 0, d_km / dn / KM_PER_NM, 0.0)
+    step_v = np.where(both, step_v, imp)
     slow = same & (dt_h <= max_gap_h) & (step_v < max_mean_speed_kn)
     slow &= (dt_h <= 1.0) | (imp < max_mean_speed_kn)
     if not slow.any():
@@ -143,46 +149,45 @@ def detect_loitering(
     first, last, s0, s1, dur_h = first[keep], last[keep], s0[keep], s1[keep], dur_h[keep]
     if not len(first):
         return _empty()
-    # time-weighted mean speed and mean position over each run (cumulative sums)
-    w = np.where(slow, dt_h, 0.0)
-    cw = np.r_[0.0, np.cumsum(w)]
-    cwv = np.r_[0.0, np.cumsum(w * np.where(slow, step_v, 0.0))]
+    # time-weighted mean speed and mean position of each run, summed run by run (the
+    # values of a vessel do not depend on the other vessels of the table)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_v = (cwv[s1] - cwv[s0]) / (cw[s1] - cw[s0])
-    clat, clon = np.r_[0.0, np.cumsum(lat)], np.r_[0.0, np.cumsum(lon)]
+        mean_v = _run_sums(dt_h * step_v, s0, s1) / _run_sums(dt_h, s0, s1)
     n_pos = last - first + 1
-    mlat = (clat[last + 1] - clat[first]) / n_pos
-    mlon = (clon[last + 1] - clon[first]) / n_pos
-    run = np.repeat(np.arange(len(first)), n_pos)
-    within = np.arange(n_pos.sum()) - np.repeat(np.cumsum(n_pos) - n_pos, n_pos)
-    idx = np.repeat(first, n_pos) + within
-    rad = np.zeros(len(first))
-    np.maximum.at(rad, run, haversine_km(lat[idx], lon[idx], mlat[run], mlon[run]))
+    mlat = _run_sums(lat, first, last + 1) / n_pos
+    mlon = _run_sums(lon, first, last + 1) / n_pos
     keep = mean_v < max_mean_speed_kn
-    anch = default_anchorages(ports) if anchorages is True else (
-        anchorages if isinstance(anchorages, pd.DataFrame) else None)
+    anch = _resolve_anchorages(anchorages, ports)
     off, dist, port = offshore_ok(mlat, mlon, ports, min_port_distance_km, anch)
     keep &= off
     if not keep.any():
         return _empty()
+    # the largest distance from the mean position, for the episodes kept
+    first, last, n_pos, dur_h, mean_v, mlat, mlon, dist, port = (
+        x[keep] for x in (first, last, n_pos, dur_h, mean_v, mlat, mlon, dist, port))
+    run = np.repeat(np.arange(len(first)), n_pos)
+    idx = np.repeat(first - (np.cumsum(n_pos) - n_pos), n_pos) + np.arange(int(n_pos.sum()))
+    rad = np.zeros(len(first))
+    np.maximum.at(rad, run, haversine_km(lat[idx], lon[idx], mlat[run], mlon[run]))
+
     from caspian_ais.flags import flag_state_from_mmsi
 
-    m = mmsi[first[keep]]
-    t0 = t[first[keep]]
+    m = mmsi[first]
+    t0 = t[first]
     out = pd.DataFrame({
         "loitering_id": [f"{a}-{b // 1_000_000_000}"
                          for a, b in zip(m.tolist(), t0.tolist(), strict=True)],
         "mmsi": m,
         "start_time": pd.to_datetime(t0, utc=True),
-        "end_time": pd.to_datetime(t[last[keep]], utc=True),
-        "duration_h": dur_h[keep],
-        "lat": mlat[keep],
-        "lon": mlon[keep],
-        "mean_speed_kn": mean_v[keep],
-        "max_radius_km": rad[keep],
-        "n_positions": n_pos[keep].astype(np.int64),
-        "port_distance_km": dist[keep],
-        "nearest_port": port[keep].astype(str),
+        "end_time": pd.to_datetime(t[last], utc=True),
+        "duration_h": dur_h,
+        "lat": mlat,
+        "lon": mlon,
+        "mean_speed_kn": mean_v,
+        "max_radius_km": rad,
+        "n_positions": n_pos.astype(np.int64),
+        "port_distance_km": dist,
+        "nearest_port": port.astype(str),
         "flag_state": flag_state_from_mmsi(m).astype("str").to_numpy(),
     })
     out["loitering_id"] = out["loitering_id"].astype("str")

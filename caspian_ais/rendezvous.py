@@ -40,7 +40,8 @@ import pandas as pd
 
 from caspian_ais.geodesy import KM_PER_NM, haversine_km
 
-__all__ = ["RENDEZVOUS_COLUMNS", "detect_dark_rendezvous"]
+__all__ = ["RENDEZVOUS_COLUMNS", "VISIBLE_COLUMNS", "detect_dark_rendezvous", "merge_visible",
+           "vessel_speeds_kn", "visible_side"]
 
 _NS_PER_H = 3_600_000_000_000
 
@@ -115,6 +116,103 @@ def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
                          "lon": mlon[ok], "kind": "slow_gap"})
 
 
+#: Columns of :func:`visible_side`.
+VISIBLE_COLUMNS: tuple[str, ...] = ("kind", "mmsi", "start_time", "end_time", "lat", "lon")
+
+
+def vessel_speeds_kn(tracks: pd.DataFrame, *, min_sog_kn: float = 3.0,
+                     quantile: float = 0.9, mmsi: Any = None) -> pd.Series:
+    """Each vessel's usual sailing speed: the 90th percentile of its reported SOG above
+    3 kn, knots.
+
+    Per vessel: the speeds of a table are the union of those of its vessels (the batch
+    engine computes them partition by partition).
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Cleaned canonical table (``mmsi``, ``sog_kn``).
+    min_sog_kn : float, default 3
+        Only reports faster than this count, knots.
+    quantile : float, default 0.9
+        The percentile, as a fraction.
+    mmsi : array-like, optional
+        Only these vessels.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by MMSI (sorted); vessels with no report above ``min_sog_kn`` are absent.
+    """
+    if tracks is None or not len(tracks) or "sog_kn" not in tracks:
+        return pd.Series([], dtype=float, index=pd.Index([], dtype="int64", name="mmsi"))
+    sog = tracks["sog_kn"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        fast = sog > min_sog_kn
+    mm = tracks["mmsi"].to_numpy(np.int64)
+    if mmsi is not None:
+        fast &= np.isin(mm, np.asarray(mmsi, dtype=np.int64))
+    out = pd.Series(sog[fast]).groupby(mm[fast]).quantile(quantile)
+    out.index = out.index.astype("int64").rename("mmsi")
+    return out
+
+
+def visible_side(
+    tracks: pd.DataFrame,
+    ports: Any = None,
+    *,
+    loitering: pd.DataFrame | None = None,
+    min_loiter_h: float = 1.0,
+    max_loiter_speed_kn: float = 2.0,
+    min_port_distance_km: float = 20.0,
+    max_gap_h: float = 72.0,
+    include_slow_gaps: bool = False,
+) -> pd.DataFrame:
+    """The visible side of dark-rendezvous candidates: loitering episodes and, with
+    ``include_slow_gaps``, slow silences offshore (see :func:`detect_dark_rendezvous`).
+
+    Per vessel: the batch engine computes it partition by partition and combines the
+    parts with :func:`merge_visible`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`VISIBLE_COLUMNS`; ``kind`` ``"loitering"`` or ``"slow_gap"``.
+    """
+    lo = loitering
+    if lo is None:
+        from caspian_ais.loitering import detect_loitering
+
+        lo = detect_loitering(tracks, ports, max_mean_speed_kn=max_loiter_speed_kn,
+                              min_duration_h=min_loiter_h,
+                              min_port_distance_km=min_port_distance_km)
+    lo = lo.assign(kind="loitering")
+    if include_slow_gaps and tracks is not None and len(tracks):
+        sg = _slow_gaps(tracks, ports, min_loiter_h, max_loiter_speed_kn, min_port_distance_km,
+                        max_gap_h)
+        if len(sg):
+            lo = pd.concat([lo, sg], ignore_index=True)
+    return lo[list(VISIBLE_COLUMNS)]
+
+
+def merge_visible(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Combine :func:`visible_side` tables of disjoint sets of vessels into the table of
+    all of them (loitering by start time and MMSI, then slow gaps by MMSI and time)."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return visible_side(None, loitering=_empty_loitering())
+    v = pd.concat(parts, ignore_index=True)
+    lo = v[v["kind"] == "loitering"].sort_values(["start_time", "mmsi"], kind="stable")
+    sg = v[v["kind"] != "loitering"].sort_values(["mmsi", "start_time"], kind="stable")
+    return pd.concat([lo, sg], ignore_index=True)
+
+
+def _empty_loitering() -> pd.DataFrame:
+    from caspian_ais.loitering import _empty as empty
+
+    return empty()
+
+
 def detect_dark_rendezvous(
     tracks: pd.DataFrame,
     gaps: pd.DataFrame,
@@ -133,6 +231,8 @@ def detect_dark_rendezvous(
     speed_factor: float = 1.1,
     max_gap_h: float = 72.0,
     include_slow_gaps: bool = False,
+    visible: pd.DataFrame | None = None,
+    vessel_speeds: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Find candidate dark rendezvous: one vessel loitering (or on a dark round trip)
     while another's AIS gap covers the meeting.
@@ -189,6 +289,14 @@ def detect_dark_rendezvous(
         which a vessel moved slower than ``max_loiter_speed_kn`` offshore (kind
         ``slow_gap``): offshore the partner is often heard only before and after lying
         still. Off by default: on the simulator most such silences are not meetings.
+    visible : pandas.DataFrame, optional
+        The visible side from :func:`visible_side` (loitering and slow gaps), instead of
+        computing it from ``tracks`` (``loitering``, ``min_loiter_h``, ... are then
+        unused).
+    vessel_speeds : pandas.Series, optional
+        Each vessel's usual speed from :func:`vessel_speeds_kn`, instead of computing it
+        from ``tracks``. With ``visible`` and ``vessel_speeds``, ``tracks`` may be
+        ``None``: the batch engine passes the per-vessel parts of all partitions.
 
     Returns
     -------
@@ -233,28 +341,20 @@ def detect_dark_rendezvous(
     v_kmh = max_transit_speed_kn * KM_PER_NM
     # each gap vessel's own sailing speed (90th percentile of its SOG above 3 kn), capped
     g_kmh = np.full(len(g), v_kmh)
-    if tracks is not None and len(tracks) and "sog_kn" in tracks:
-        sg = tracks["sog_kn"].where(tracks["sog_kn"] > 3.0)
-        top = sg.groupby(tracks["mmsi"].to_numpy()).quantile(0.9)
+    top = vessel_speeds
+    if top is None and tracks is not None and len(tracks) and "sog_kn" in tracks:
+        top = vessel_speeds_kn(tracks, mmsi=np.unique(gm))
+    if top is not None:
         own = pd.Series(gm).map(top).to_numpy(float) * speed_factor * KM_PER_NM
         g_kmh = np.where(np.isfinite(own), np.fmin(own, v_kmh), v_kmh)
     max_g = int(max_gap_h * _NS_PER_H)
     parts: list[pd.DataFrame] = []
 
     # ---- loitering side ---------------------------------------------------------------
-    lo = loitering
-    if lo is None:
-        from caspian_ais.loitering import detect_loitering
-
-        lo = detect_loitering(tracks, ports, max_mean_speed_kn=max_loiter_speed_kn,
-                              min_duration_h=min_loiter_h,
-                              min_port_distance_km=min_port_distance_km)
-    lo = lo.assign(kind="loitering")
-    if include_slow_gaps and tracks is not None and len(tracks):
-        sg = _slow_gaps(tracks, ports, min_loiter_h, max_loiter_speed_kn, min_port_distance_km,
-                        max_gap_h)
-        if len(sg):
-            lo = pd.concat([lo, sg], ignore_index=True)
+    lo = visible if visible is not None else visible_side(
+        tracks, ports, loitering=loitering, min_loiter_h=min_loiter_h,
+        max_loiter_speed_kn=max_loiter_speed_kn, min_port_distance_km=min_port_distance_km,
+        max_gap_h=max_gap_h, include_slow_gaps=include_slow_gaps)
     if len(lo):
         l0, l1 = _ns(lo["start_time"]), _ns(lo["end_time"])
         lkind = lo["kind"].to_numpy(object)

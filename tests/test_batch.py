@@ -217,3 +217,43 @@ def test_read_ais_usecols_projection(daily: Path) -> None:
     pd.testing.assert_frame_equal(rejected_of(full), rejected_of(few))
     with pytest.raises(ValueError, match="unknown canonical"):
         read_ais(daily, usecols=["speed"])
+
+
+@pytest.fixture(scope="module")
+def sts_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fleet with encounters, loitering, dark rendezvous and identity anomalies (among
+    them an IMO number moving to an MMSI of another partition)."""
+    from caspian_ais.synthetic import write_scenario
+
+    out = tmp_path_factory.mktemp("sts")
+    write_scenario(out, n_vessels=30, days=20, start="2022-08-01", seed=1, workers=1)
+    return out / "ais"
+
+
+def test_batch_sts_tables_identical_to_memory(sts_scenario: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    mem = analyze(sts_scenario, engine="memory")
+    t = mem.tables
+    assert len(t["encounters"]) and len(t["loitering"]) and len(t["dark_rendezvous"])
+    kinds = set(t["identity_anomalies"]["kind"])
+    assert {"flag_change", "teleport", "two_places", "on_land", "name_change"} <= kinds
+    # encounters by time slices of one hour: every encounter spans several slices
+    monkeypatch.setattr(batch_run, "_MIN_SLICE_SAMPLES", 1)
+    monkeypatch.setattr(batch_run, "BYTES_PER_SAMPLE", 1 << 40)
+    n_slices: list[int] = []
+    real = batch_run._sample_slices
+
+    def counted(*args, **kw):
+        for item in real(*args, **kw):
+            n_slices.append(len(item[0]))
+            yield item
+
+    monkeypatch.setattr(batch_run, "_sample_slices", counted)
+    bat = analyze(sts_scenario, engine="batch", memory_limit="40MB", workdir=tmp_path / "w")
+    n_parts = bat.parameters["n_partitions"]
+    assert n_parts > 3 and len(n_slices) > 20
+    assert len(bat.tracks) < bat.summary()["rows_kept"]  # thinned copy; the tables are whole
+    assert_same_analysis(mem, bat)
+    # the reflagged ship's two MMSIs lie in different partitions
+    fc = t["identity_anomalies"].query("kind == 'flag_change'").iloc[0]
+    assert len(set(bucket_of(np.array([fc.mmsi, fc.other_mmsi]), n_parts).tolist())) == 2

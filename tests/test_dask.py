@@ -57,3 +57,20 @@ def test_dask_resume_skips_finished_units(daily: Path, client, tmp_path: Path) -
                     on_stage=messages.append)
     assert any("resuming" in m for m in messages)
     pd.testing.assert_frame_equal(first.gaps, again.gaps)
+
+
+def test_dask_sts_tables_identical_to_memory(client, tmp_path: Path) -> None:
+    """Encounters, loitering, dark rendezvous and identity anomalies (one IMO number
+    moving between MMSIs of two partitions) on the cluster, as in memory."""
+    from caspian_ais.synthetic import write_scenario
+
+    write_scenario(tmp_path / "sc", n_vessels=30, days=20, start="2022-08-01", seed=1,
+                   workers=1)
+    src = tmp_path / "sc" / "ais"
+    mem = analyze(src, engine="memory")
+    assert len(mem.tables["encounters"]) and len(mem.tables["dark_rendezvous"])
+    assert "flag_change" in set(mem.tables["identity_anomalies"]["kind"])
+    das = analyze(src, engine="dask", client=client, n_partitions=4)
+    assert das.summary() == mem.summary()
+    for name in mem.tables:
+        pd.testing.assert_frame_equal(mem.tables[name], das.tables[name], obj=name)

@@ -161,3 +161,58 @@ def test_analyze_adds_the_tables_and_write_outputs_writes_them(scenario, tmp_pat
     assert text[1].split(",")[3].endswith("Z")
     with pytest.raises(TypeError, match="unknown table"):
         analyze(sc.tracks.iloc[:100], sts_options={"nope": {}})
+
+
+def _slices(s: pd.DataFrame, n: int) -> list[tuple[pd.DataFrame, int | None]]:
+    b = s["bin"].to_numpy()
+    edges = np.linspace(b.min(), b.max() + 1, n + 1).astype(np.int64)[1:-1]
+    out, lo = [], b.min()
+    for e in [*edges.tolist(), None]:
+        m = (b >= lo) & (b < e if e is not None else True)
+        out.append((s[m], e))
+        lo = e
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"anchorages": False, "min_port_distance_km": 0.0}])
+def test_time_slices_give_the_same_encounters(scenario, kw) -> None:
+    from caspian_ais.encounters import encounter_samples, encounters_from_samples
+
+    _, tracks = scenario
+    whole = detect_encounters(tracks, **kw)
+    if kw:
+        assert len(whole) > 20  # without the port rule ships berthed together are many
+    s = encounter_samples(tracks, **kw)
+    for n in (2, 17, 300):  # runs carried across many slice ends
+        pd.testing.assert_frame_equal(whole, encounters_from_samples(iter(_slices(s, n)), **kw))
+    # the samples of a table are those of its vessels (the batch engine's partitions)
+    odd = tracks["mmsi"] % 2 == 1
+    parts = pd.concat([encounter_samples(tracks[odd], **kw),
+                       encounter_samples(tracks[~odd], **kw)], ignore_index=True)
+    pd.testing.assert_frame_equal(whole, encounters_from_samples(parts, **kw))
+
+
+def test_stays_in_port_are_left_out_without_changing_the_result(scenario, monkeypatch) -> None:
+    from caspian_ais import encounters as enc
+
+    _, tracks = scenario
+    pruned = enc.encounter_samples(tracks)
+    assert len(pruned) < 0.2 * len(enc.track_samples(tracks))
+    monkeypatch.setattr(enc, "_drop_port_stays", lambda arrays, ports, opts: arrays)
+    assert len(enc.encounter_samples(tracks)) == len(enc.track_samples(tracks))
+    for kw in ({}, {"min_port_distance_km": 3.0}, {"max_distance_m": 2000.0}):
+        full = enc.detect_encounters(tracks, anchorages=False, **kw)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(full, enc.detect_encounters(tracks, anchorages=False, **kw))
+        monkeypatch.setattr(enc, "_drop_port_stays", lambda arrays, ports, opts: arrays)
+
+
+def test_a_meeting_drifting_out_of_a_port_disc_is_kept() -> None:
+    # 3 h together, starting 9 km from the port (inside its 10 km) and drifting out to
+    # 12 km: the mean position lies outside, so the stay must not be dropped
+    t = pair(hours=3.0, sog=0.5, lon=LON + 1.0 - 9.0 / 82.6)
+    f = (t["timestamp"] - T0).dt.total_seconds() / (3 * 3600)
+    t = t.assign(lon=t["lon"] - f * 3.0 / 82.6)
+    e = run(t)
+    assert len(e) == 1 and e["port_distance_km"].iloc[0] > 10.0
+

@@ -124,3 +124,25 @@ def test_finds_the_simulated_loitering(scenario) -> None:
         m = ok[(ok["mmsi"] == d.mmsi) & (ok["start_time"] < d.end_time)
                & (ok["end_time"] > d.start_time)]
         assert len(m), d.loitering_id
+
+
+def test_a_vessels_episodes_do_not_depend_on_the_other_vessels(scenario) -> None:
+    # the batch engine finds them partition by partition: the same values, to the bit
+    _, tracks = scenario
+    whole = detect_loitering(tracks, anchorages=False, min_port_distance_km=0.0)
+    assert len(whole) > 10
+    parts = [detect_loitering(tracks[tracks["mmsi"] % 3 == k], anchorages=False,
+                              min_port_distance_km=0.0) for k in range(3)]
+    merged = pd.concat(parts, ignore_index=True).sort_values(
+        ["start_time", "mmsi"], kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole, merged, check_exact=True)
+
+
+def test_longer_episodes_are_a_subset_of_shorter_ones(scenario) -> None:
+    # analyze() computes the loitering of the rendezvous' visible side (>= 1 h) once and
+    # keeps the episodes of at least 4 h for the loitering table
+    _, tracks = scenario
+    short = detect_loitering(tracks, min_duration_h=1.0)
+    long = detect_loitering(tracks)
+    pd.testing.assert_frame_equal(
+        long, short[short["duration_h"] >= 4.0 - 1e-9].reset_index(drop=True))

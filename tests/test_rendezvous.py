@@ -119,3 +119,18 @@ def test_finds_simulated_meetings_with_one_side_dark(analysis) -> None:
     want = {tuple(sorted((int(a), int(b)))) for a, b in zip(near["mmsi"], near["other_mmsi"],
                                                              strict=True)}
     assert want and want <= found
+
+
+def test_by_partition_parts_give_the_same_candidates(analysis) -> None:
+    from caspian_ais.rendezvous import merge_visible, vessel_speeds_kn, visible_side
+
+    _, an = analysis
+    tr = an.tracks
+    for kw in ({}, {"include_slow_gaps": True}):
+        whole = detect_dark_rendezvous(tr, an.gaps, **kw)
+        assert len(whole)
+        parts = [tr[tr["mmsi"] % 2 == k] for k in (0, 1)]
+        vis = merge_visible([visible_side(p, **kw) for p in parts])
+        speeds = pd.concat([vessel_speeds_kn(p) for p in parts])
+        pd.testing.assert_frame_equal(
+            whole, detect_dark_rendezvous(None, an.gaps, visible=vis, vessel_speeds=speeds))

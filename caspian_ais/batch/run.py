@@ -21,8 +21,19 @@ into place, then writes a ``.done`` marker; a rerun skips every unit with a mark
    (:mod:`caspian_ais.batch.reception`), identical to the one built from all tracks, and
    the table of every gap start (for ``co_onset``).
 4. **detect** -- per partition: gaps (with the global model and the global data end),
-   port calls, dark port calls, round trips.
-5. **merge** -- concatenation in MMSI order; the ledger in input order.
+   port calls, dark port calls, round trips, and the per-vessel part of the ship-to-ship
+   and spoofing detectors (:func:`caspian_ais.pipeline.sts_per_vessel`: loitering,
+   identity anomalies on the partition's tracks and ledger, the encounter samples
+   written to ``detect/pPPPP.samples.parquet`` in time order, the rendezvous' visible
+   side and vessel speeds).
+5. **merge** -- concatenation in MMSI order; the ledger in input order. Then the
+   detectors that compare vessels (:func:`caspian_ais.pipeline.sts_across_vessels`):
+   encounters in one pass over time slices of every partition's samples (each slice
+   read with a filter on the time bin and sized to the memory limit; the pairs of a
+   run still open at a slice's end are carried into the next, so each encounter is
+   found once and whole), dark rendezvous from the gaps and the partitions' visible
+   sides and speeds, and the identity changes of IMO numbers seen on several MMSIs
+   (those rows only, read back from the partitions).
 
 Because a vessel's rows all lie in one partition, a gap that spans a file or day boundary
 is found once, in its vessel's partition, exactly as in memory.
@@ -54,7 +65,12 @@ __all__ = ["BatchSettings", "parse_memory", "default_memory_limit", "plan_partit
 #: Peak memory of the in-memory analysis (clean + detect) per input row, bytes, measured
 #: on the simulator's data (docs/performance.md); partitions are sized with it.
 BYTES_PER_ROW = 1200
-_MANIFEST_VERSION = 1
+#: Working memory of the encounter pass per sample of a time slice, bytes (pairs of a
+#: dense anchorage included); slices are sized with it.
+BYTES_PER_SAMPLE = 1000
+#: Fewest samples in an encounter time slice.
+_MIN_SLICE_SAMPLES = 10_000
+_MANIFEST_VERSION = 2
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -503,16 +519,17 @@ class _DetectParams:
     port_call_options: dict[str, Any] = field(default_factory=dict)
     dark_call_options: dict[str, Any] = field(default_factory=dict)
     round_trip_options: dict[str, Any] = field(default_factory=dict)
+    sts_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     sample_every: int = 1
 
 
 TABLES = ("gaps", "port_calls", "dark_port_calls", "round_trips")
 
 
-def detect_partition(tracks: pd.DataFrame, params: _DetectParams, model: Any
-                     ) -> dict[str, pd.DataFrame]:
+def detect_partition(tracks: pd.DataFrame, params: _DetectParams, model: Any,
+                     ledger: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """The detectors of :func:`caspian_ais.analyze` (:func:`caspian_ais.pipeline.
-    run_detectors`, the same call) on one partition's cleaned tracks."""
+    run_detectors`, the same call) on one partition's cleaned tracks and ledger."""
     from caspian_ais.pipeline import run_detectors
 
     gopts = dict(params.gap_options)
@@ -522,25 +539,127 @@ def detect_partition(tracks: pd.DataFrame, params: _DetectParams, model: Any
         tracks, min_gap=params.min_gap, ports=params.ports, gap_options=gopts,
         port_call_options=params.port_call_options,
         dark_call_options=params.dark_call_options,
-        round_trip_options=params.round_trip_options)
+        round_trip_options=params.round_trip_options,
+        sts_options=params.sts_options, ledger=ledger)
     return {"gaps": gaps, **tables}
 
 
-def _detect_partition(p: int, *, workdir: str, params: _DetectParams, model: Any
-                      ) -> dict[str, Any]:
+def _loader_ledger_files(workdir: Path) -> list[str]:
+    return sorted(glob.glob(str(workdir / "parts" / "g*[0-9]" / "ledger-*.parquet")))
+
+
+def _partition_ledger(workdir: Path, p: int, n_parts: int) -> pd.DataFrame:
+    """The rejected rows of partition ``p``: the loaders' rows of its MMSIs, then
+    clean's."""
+    from caspian_ais.ledger import concat_ledgers
+
+    frames = []
+    for f in _loader_ledger_files(workdir):
+        lg = pd.read_parquet(f)
+        mm = pd.to_numeric(lg["mmsi"], errors="coerce").to_numpy(dtype="float64",
+                                                                 na_value=np.nan)
+        known = np.isfinite(mm)
+        b = np.zeros(len(lg), dtype=np.int64)  # rows without a readable MMSI: partition 0
+        b[known] = bucket_of(mm[known].astype(np.int64), n_parts)
+        frames.append(lg[b == p])
+    frames.append(pd.read_parquet(workdir / "clean" / f"p{p:04d}.rejected.parquet"))
+    return concat_ledgers(frames)
+
+
+def _sample_units(bin_min: float) -> int:
+    """Encounter bins per unit of the slicing histogram (an hour)."""
+    return max(1, int(round(60.0 / bin_min)))
+
+
+def _write_samples(path: Path, samples: pd.DataFrame, unit: int) -> dict[str, Any]:
+    """Write a partition's encounter samples in time order; return their histogram."""
+    s = samples.iloc[np.argsort(samples["bin"].to_numpy(), kind="stable")]
+    table = pa.Table.from_pandas(s, preserve_index=False)
+    _write_atomic(path, lambda q: pq.write_table(table, q, compression="lz4",
+                                                 row_group_size=1 << 16))
+    u, c = np.unique(s["bin"].to_numpy() // unit, return_counts=True)
+    return {"units": u, "counts": c}
+
+
+def _detect_partition(p: int, *, workdir: str, params: _DetectParams, model: Any,
+                      n_parts: int = 1) -> dict[str, Any]:
     out = Path(workdir) / "detect"
     done = out / f"p{p:04d}.done.json"
     if done.exists():
         return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
     tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet")
-    res = detect_partition(tracks, params, model)
+    res = detect_partition(tracks, params, model,
+                           ledger=_partition_ledger(Path(workdir), p, n_parts))
+    samples = res.pop("_sts_samples", None)
+    if samples is not None:
+        unit = _sample_units(float(params.sts_options.get("encounters", {}).get(
+            "bin_min", 10.0)))
+        res["_sts_hist"] = _write_samples(out / f"p{p:04d}.samples.parquet", samples, unit)
     k = max(int(params.sample_every), 1)
     res["sample"] = tracks.iloc[::k].reset_index(drop=True) if k > 1 else tracks
     del tracks
     _dump_pickle(out / f"p{p:04d}.pkl", res)
-    info = {"p": p, **{name: len(t) for name, t in res.items() if name != "sample"}}
+    info = {"p": p, **{name: len(t) for name, t in res.items()
+                       if name != "sample" and not name.startswith("_")}}
     _dump_json(done, info)
     return info
+
+
+# ---------------------------------------------------------------------------------------
+# stage 5: the detectors that compare vessels
+
+
+def _sample_slices(workdir: Path, parts: list[int], hists: list[dict[str, np.ndarray]],
+                   unit: int, budget_rows: int) -> Iterator[tuple[pd.DataFrame, int | None]]:
+    """Every partition's encounter samples, by time slice of at most ``budget_rows``
+    samples (whole histogram units, an hour), in time order: ``(samples, end_bin)``."""
+    if not hists:
+        return
+    u = np.concatenate([h["units"] for h in hists])
+    c = np.concatenate([h["counts"] for h in hists])
+    if not len(u):
+        return
+    units, inv = np.unique(u, return_inverse=True)
+    counts = np.bincount(inv, weights=c).astype(np.int64)
+    # greedy: consecutive units while the slice stays within the budget
+    starts = [0]
+    rows = 0
+    for i, n in enumerate(counts.tolist()):
+        if rows and rows + n > budget_rows:
+            starts.append(i)
+            rows = 0
+        rows += n
+    files = [workdir / "detect" / f"p{p:04d}.samples.parquet" for p in parts]
+    for k, i0 in enumerate(starts):
+        lo = int(units[i0]) * unit
+        last = k == len(starts) - 1
+        hi = None if last else int(units[starts[k + 1]]) * unit
+        filters = [("bin", ">=", lo)] + ([] if hi is None else [("bin", "<", hi)])
+        frames = [pq.read_table(f, filters=filters).to_pandas() for f in files if f.exists()]
+        frames = [f for f in frames if len(f)]
+        if frames:
+            yield pd.concat(frames, ignore_index=True), hi
+
+
+def _imo_rows(workdir: Path, parts: list[int], imos: np.ndarray) -> pd.DataFrame:
+    """The cleaned rows carrying one of ``imos``, from every partition, in MMSI order."""
+    from caspian_ais.pipeline import imo_frame
+
+    wanted = [int(x) for x in imos]
+    frames = []
+    for p in parts:
+        path = workdir / "clean" / f"p{p:04d}.parquet"
+        if "imo" not in pq.read_schema(path).names:
+            continue
+        t = pq.read_table(path, columns=["mmsi", "timestamp", "imo"],
+                          filters=[("imo", "in", wanted)])
+        if t.num_rows:
+            frames.append(t.to_pandas())
+    if not frames:
+        return imo_frame(np.zeros(0, np.int64), pd.DatetimeIndex([], tz="UTC"), [])
+    df = pd.concat(frames, ignore_index=True)
+    df = df.iloc[np.argsort(df["mmsi"].to_numpy(np.int64), kind="stable")]
+    return imo_frame(df["mmsi"].to_numpy(np.int64), df["timestamp"], df["imo"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -610,12 +729,13 @@ def run_batch(
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
     errors: str = "ledger",
+    sts_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the partitioned analysis; returns the pieces of an :class:`Analysis`.
 
     See the module docstring for the stages. ``executor`` runs the units of each stage
     (default :class:`LocalExecutor`; :class:`caspian_ais.batch.dask.DaskExecutor` runs
-    them on a Dask cluster).
+    them on a Dask cluster). ``sts_options`` are :func:`caspian_ais.analyze`'s.
     """
     from caspian_ais.batch.reception import (
         build_options,
@@ -628,7 +748,9 @@ def run_batch(
     from caspian_ais.io.read import _check_arguments
     from caspian_ais.io.sources import resolve_sources
     from caspian_ais.ledger import concat_ledgers
+    from caspian_ais.pipeline import sts_options_by_table
 
+    sts = sts_options_by_table(sts_options)
     say = on_stage or (lambda _m: None)
     ex = executor or LocalExecutor()
     t0 = time.perf_counter()
@@ -644,7 +766,7 @@ def run_batch(
     fp = _fingerprint(files, format=format, columns=columns, n_parts=n_parts,
                       max_speed_kn=max_speed_kn, min_gap=min_gap, ports=ports.to_json(),
                       gap=gap_options, pc=port_call_options, dc=dark_call_options,
-                      rt=round_trip_options)
+                      rt=round_trip_options, sts=sts, version=_MANIFEST_VERSION)
     wd = Path(settings.workdir)
     manifest = _prepare_workdir(wd, fp, say)
     common = {"workdir": str(wd)}
@@ -729,29 +851,36 @@ def run_batch(
     _mark(wd, manifest, "context")
 
     # 4. detect -------------------------------------------------------------------------
-    say("detecting gaps, port calls, dark port calls and round trips per partition")
+    say("detecting gaps, port calls, dark port calls, round trips, loitering and identity "
+        "anomalies per partition")
     (wd / "detect").mkdir(exist_ok=True)
     params = _DetectParams(min_gap=min_gap, ports=ports, gap_options=gap_options,
                            port_call_options=dict(port_call_options),
                            dark_call_options=dict(dark_call_options),
                            round_trip_options=dict(round_trip_options),
+                           sts_options=sts,
                            sample_every=max(1, math.ceil(kept / max(settings.sample_rows, 1))))
     list(ex.map(_detect_partition, parts, desc="detect", progress=progress,
-                params=ex.share(params), model=ex.share(model), **common))
+                params=ex.share(params), model=ex.share(model), n_parts=n_parts, **common))
     _mark(wd, manifest, "detect")
 
     # 5. merge --------------------------------------------------------------------------
     say("merging the partitions' results")
+    from caspian_ais.pipeline import merge_sts_parts, sts_across_vessels
+
     first = _load_pickle(wd / "detect" / f"p{parts[0]:04d}.pkl") if parts else {}
-    names = [k for k in first if k != "sample"] or list(TABLES)
-    results: dict[str, list[pd.DataFrame]] = {name: [] for name in (*names, "sample")}
+    names = [k for k in first if k != "sample" and not k.startswith("_")] or list(TABLES)
+    private = [k for k in first if k.startswith("_")]
+    results: dict[str, list[Any]] = {name: [] for name in (*names, *private, "sample")}
     ledgers = []
     for p in parts:
         res = _load_pickle(wd / "detect" / f"p{p:04d}.pkl")
         for name in results:
             results[name].append(res[name])
         ledgers.append(pd.read_parquet(wd / "clean" / f"p{p:04d}.rejected.parquet"))
-    tables = {name: _sort_by_mmsi(results[name]) for name in names}
+    tables = {name: merge_sts_parts(name, results[name])
+              if name in ("loitering", "identity_anomalies") else _sort_by_mmsi(results[name])
+              for name in names}
     sample = _sort_by_mmsi(results["sample"])
     if "source_file" in sample and len(files):
         sample["source_file"] = pd.Categorical(sample["source_file"].astype(str),
@@ -766,14 +895,25 @@ def run_batch(
         key_r = cl["source_row"].to_numpy(dtype="float64", na_value=np.nan)
         cl = cl.iloc[np.lexsort((key_r, key_f))].reset_index(drop=True)
     rejected = concat_ledgers([*loader, cl])
+    gaps = tables.pop("gaps")
+    if "loitering" in tables:  # the detectors that compare vessels
+        say("detecting encounters (by time slice) and dark rendezvous across partitions")
+        unit = _sample_units(float(sts["encounters"].get("bin_min", 10.0)))
+        budget = max(settings.memory_limit // 4 // BYTES_PER_SAMPLE, _MIN_SLICE_SAMPLES)
+        slices = _sample_slices(wd, parts, results.get("_sts_hist", []), unit, budget)
+        tables = sts_across_vessels(
+            gaps, tables, ports, sts, samples=slices, visible=results["_sts_visible"],
+            speeds=results["_sts_speeds"], imo_pairs=results["_sts_imo"],
+            imo_rows=lambda imos: _imo_rows(wd, parts, imos))
+        _mark(wd, manifest, "sts")
     if not settings.keep_workdir:
         shutil.rmtree(wd, ignore_errors=True)
     say(f"batch run done in {time.perf_counter() - t0:.1f} s")
     return {
         "tracks": sample,
         "rejected": rejected,
-        "gaps": tables["gaps"],
-        "tables": {k: tables[k] for k in names if k != "gaps"},
+        "gaps": gaps,
+        "tables": tables,
         "rows_read": staged + loader_rejected,
         "sources": labels,
         "counts": {"rows_kept": kept, "vessels": vessels},
