@@ -15,10 +15,12 @@ from importlib.resources import files
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from caspian_ais._compat import STRING_DTYPE
 
-__all__ = ["mid_table", "mid_of", "flag_state_from_mmsi", "is_ship_mmsi"]
+__all__ = ["mid_table", "mid_of", "flag_state_from_mmsi", "flag_state_arrow", "is_ship_mmsi"]
 
 
 @lru_cache(maxsize=1)
@@ -100,8 +102,68 @@ def flag_state_from_mmsi(mmsi: npt.ArrayLike) -> pd.Series:
     else:  # nullable or mixed input: unreadable values count as no MMSI
         values = pd.to_numeric(pd.Series(arr.astype(object)), errors="coerce")
         ints = values.fillna(-1).to_numpy(dtype="int64")
-    idx = lut[mid_of(ints)]
-    return pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)  # codes[0] is None
+    dtype = pd.api.types.pandas_dtype(STRING_DTYPE)
+    if getattr(dtype, "storage", None) != "pyarrow":  # python-backed strings (pandas < 3)
+        idx = _flag_index(ints)  # 0: no flag (codes[0] is None)
+        return pd.Series(codes[idx], index=index, dtype=STRING_DTYPE)
+    text = flag_state_arrow(ints)
+    return pd.Series(dtype.__from_arrow__(pa.chunked_array([text])), index=index, copy=False)
+
+
+def flag_state_arrow(mmsi: np.ndarray) -> pa.Array:
+    """:func:`flag_state_from_mmsi` of int64 MMSIs as a pyarrow ``large_string`` array.
+
+    No Python string is made per row: the flag index of each row is gathered from the
+    (cached) list of ISO codes.
+
+    Parameters
+    ----------
+    mmsi : numpy.ndarray of int64
+
+    Returns
+    -------
+    pyarrow.Array of large_string
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flag_state_arrow(np.array([273123456, 123])).to_pylist()
+    ['RU', None]
+    """
+    idx = _flag_index(np.asarray(mmsi, dtype=np.int64))  # 0: no flag (codes[0] is None)
+    return pc.take(_code_values(), pa.array(idx, type=pa.int16()))
+
+
+@lru_cache(maxsize=1)
+def _code_values() -> pa.Array:
+    _, codes = _lookup()
+    return pa.array(list(codes), type=pa.large_string())  # first entry null
+
+
+@lru_cache(maxsize=1)
+def _by_leading_digits() -> np.ndarray:
+    """Flag index by ``mmsi // 1_000_000 + 1`` (0..1000): -1 where the MID sits elsewhere."""
+    lut, _ = _lookup()
+    top = np.arange(-1, 1001)  # -1: negative MMSI, 1000: 10 digits or more
+    table = np.zeros(len(top), dtype=np.int16)
+    ship = (top >= 200) & (top <= 799)
+    table[ship] = lut[top[ship]]
+    # coast 00MID, group 0MID, SAR aircraft 111MID, craft 98MID/AtoN 99MID: see mid_of
+    table[((top >= 1) & (top <= 99)) | (top == 111) | ((top >= 980) & (top <= 999))] = -1
+    return table
+
+
+def _flag_index(mmsi: np.ndarray) -> np.ndarray:
+    """``lut[mid_of(mmsi)]`` in a few passes: ship MMSIs (almost all rows) from a table."""
+    top = mmsi // 1_000_000
+    np.clip(top, -1, 1000, out=top)
+    top += 1
+    idx = _by_leading_digits()[top]
+    other = idx < 0
+    if other.any():
+        lut, _ = _lookup()
+        idx[other] = lut[mid_of(mmsi[other])]
+    return idx
 
 
 def is_ship_mmsi(mmsi: npt.ArrayLike) -> np.ndarray:

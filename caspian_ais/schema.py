@@ -37,6 +37,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from caspian_ais._compat import STRING_DTYPE
 from caspian_ais.exceptions import SchemaError
@@ -48,6 +50,9 @@ __all__ = [
     "CANONICAL_DTYPES",
     "CANONICAL_COLUMNS",
     "SENTINELS",
+    "IMO_RANGE",
+    "sentinel_mask",
+    "trim_text",
     "to_canonical",
     "validate",
     "empty_table",
@@ -114,6 +119,44 @@ SENTINELS: dict[str, float] = {
 }
 
 
+#: Valid IMO numbers (7 digits); others become missing.
+IMO_RANGE: tuple[int, int] = (1_000_000, 9_999_999)
+
+# speed, course, heading: the sentinel, and anything outside [0, upper) (heading 511 and
+# course 360 are "not available")
+_UPPER: dict[str, float] = {"sog_kn": SENTINELS["sog_kn"], "cog_deg": 360.0,
+                            "heading_deg": 360.0}
+
+
+def sentinel_mask(col: str, values: np.ndarray) -> np.ndarray | None:
+    """Where the float64 ``values`` of column ``col`` mean "not available".
+
+    Speed, course and heading outside ``[0, sentinel)``, latitude 91, longitude 181,
+    length and draught not above 0; NaN is never flagged. Out-of-range coordinates that
+    are not sentinels are kept, so that :func:`caspian_ais.clean` can reject them as
+    impossible coordinates with their real value.
+
+    Parameters
+    ----------
+    col : str
+        Canonical column name.
+    values : numpy.ndarray of float64
+
+    Returns
+    -------
+    numpy.ndarray of bool, or None
+        ``None`` when the column has no sentinel rule.
+    """
+    with np.errstate(invalid="ignore"):
+        if col in _UPPER:
+            return (values < 0) | (values >= _UPPER[col])  # False for NaN
+        if col in ("lat", "lon"):
+            return values == SENTINELS[col]
+        if col in ("length_m", "draught_m"):
+            return values <= 0
+    return None
+
+
 def _blank(df: pd.DataFrame, col: str, bad: np.ndarray) -> None:
     """Set ``df[col]`` missing where ``bad``; no copy when nothing is bad (the usual case)."""
     if bad.any():
@@ -124,26 +167,14 @@ def _blank(df: pd.DataFrame, col: str, bad: np.ndarray) -> None:
 
 def _mask_sentinels(df: pd.DataFrame) -> None:
     """Replace ITU "not available" sentinels by missing values, in place."""
-    with np.errstate(invalid="ignore"):
-        # speed, course, heading: the sentinel, and anything outside the valid range
-        # (heading 511 and course 360 are "not available"); NaN stays NaN
-        for col, hi in (("sog_kn", SENTINELS["sog_kn"]), ("cog_deg", 360.0),
-                        ("heading_deg", 360.0)):
-            if col in df:
-                v = df[col].to_numpy(dtype=np.float64)
-                _blank(df, col, ~((v >= 0) & (v < hi)) & ~np.isnan(v))
-        # lat 91 / lon 181 mean "not available". Other out-of-range values are kept so
-        # that clean() can reject them as impossible coordinates with their real value.
-        for col in ("lat", "lon"):
-            if col in df:
-                _blank(df, col, df[col].to_numpy(dtype=np.float64) == SENTINELS[col])
-        if "imo" in df:
-            imo = df["imo"]
-            df["imo"] = imo.where((imo >= 1_000_000) & (imo <= 9_999_999))
-        for col in ("length_m", "draught_m"):
-            if col in df:
-                v = df[col].to_numpy(dtype=np.float64)
-                _blank(df, col, ~(v > 0) & ~np.isnan(v))
+    for col in ("sog_kn", "cog_deg", "heading_deg", "lat", "lon", "length_m", "draught_m"):
+        if col in df:
+            bad = sentinel_mask(col, df[col].to_numpy(dtype=np.float64))
+            if bad is not None:
+                _blank(df, col, bad)
+    if "imo" in df:
+        imo = df["imo"]
+        df["imo"] = imo.where((imo >= IMO_RANGE[0]) & (imo <= IMO_RANGE[1]))
 
 
 def to_canonical(
@@ -183,7 +214,7 @@ def to_canonical(
     >>> from caspian_ais.schema import to_canonical
     >>> t = to_canonical(pd.DataFrame({"mmsi": [273123456], "timestamp": ["2022-09-01T00:00:00Z"],
     ...                               "lat": [45.0], "lon": [48.0], "heading_deg": [511]}))
-    >>> t.loc[0, "heading_deg"] != t.loc[0, "heading_deg"]   # 511 became missing
+    >>> bool(pd.isna(t.loc[0, "heading_deg"]))   # 511 became missing
     True
     """
     missing = [c for c in ("mmsi", "timestamp", "lat", "lon") if c not in df.columns]
@@ -258,10 +289,32 @@ def _coerce(s: pd.Series, col: str, dtype: object) -> pd.Series:
         return s.astype("category")
     if dtype == "int64":  # source_row
         return s if s.dtype == "int64" else pd.to_numeric(s).astype("int64")
-    # text
+    # text: stripped, empty text missing
     out = s.astype(dtype)
+    text_dtype = pd.api.types.pandas_dtype(dtype)
+    if getattr(text_dtype, "storage", None) == "pyarrow":  # in arrow, one pass per rule
+        data = pa.array(out.array)  # the arrow data itself, no copy
+        chunks = data.chunks if isinstance(data, pa.ChunkedArray) else [data]
+        cleaned = pa.chunked_array([trim_text(c) for c in chunks], type=pa.large_string())
+        return pd.Series(text_dtype.__from_arrow__(cleaned), index=s.index, copy=False)
     out = out.str.strip()
     return out.where(out != "")
+
+
+def trim_text(values: pa.Array) -> pa.Array:
+    """The canonical text rule in arrow: whitespace stripped, empty text null.
+
+    The same as pandas' ``str.strip()`` of arrow-backed text followed by blanking
+    ``""``; returns ``large_string`` (pandas' arrow text storage).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> trim_text(pa.array([" NORD ", "", "  ", None])).to_pylist()
+    ['NORD', None, None, None]
+    """
+    text = pc.utf8_trim_whitespace(pc.cast(values, pa.large_string()))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.large_string()), text)
 
 
 def _to_utc(s: pd.Series) -> pd.Series:

@@ -252,3 +252,33 @@ def test_table_country_with_comma_parsed_whole() -> None:
     t = mid_table().set_index("mid")
     assert t.loc[440, "country"] == "Korea, Republic of"
     assert t.loc[440, "iso2"] == "KR"
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+def test_flag_index_matches_mid_of_everywhere() -> None:
+    from caspian_ais.flags import _flag_index, _lookup
+
+    lut, _ = _lookup()
+    edges = np.array([
+        -(2**62), -5_000_000, -1, 0, 1, 999_999, 1_000_000, 2731234, 9_999_999, 10_000_000,
+        27312345, 99_999_999, 100_000_000, 110_999_999, 111_000_000, 111273123, 111_999_999,
+        112_000_000, 199_999_999, 200_000_000, 273123456, 659000001, 799_999_999,
+        800_000_000, 979_999_999, 980_000_000, 982731234, 992731234, 999_999_999,
+        1_000_000_000, 2**62])
+    rng = np.random.default_rng(0)
+    m = np.concatenate([edges, rng.integers(-(10**9), 2 * 10**9, 200_000),
+                        rng.integers(0, 10**9, 200_000)])
+    assert np.array_equal(_flag_index(m), lut[mid_of(m)])
+
+
+def test_flag_state_arrow_and_series_agree() -> None:
+    from caspian_ais.flags import flag_state_arrow
+
+    m = np.array([273123456, 659000001, 123, 982731234, -1])
+    expected = ["RU", "NA", None, "RU", None]  # Namibia's code is the text "NA"
+    assert flag_state_arrow(m).to_pylist() == expected
+    s = flag_state_from_mmsi(pd.Series(m, index=[5, 6, 7, 8, 9]))
+    assert s.index.tolist() == [5, 6, 7, 8, 9]
+    assert [None if pd.isna(v) else v for v in s] == expected

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from caspian_ais.io.sources import SourceFile
-from caspian_ais.io.tabular import Field, Layout, Loaded, Rejection, read_delimited
+from caspian_ais.io.tabular import Field, Layout, Loaded, Rejection, map_text, read_delimited
 
 __all__ = ["LAYOUT", "HEADER", "NAV_STATUS_CODES", "SHIP_TYPE_CODES", "read_dma"]
 
@@ -201,7 +201,7 @@ def _finish(cols: dict[str, pa.Array]) -> tuple[dict[str, pa.Array], list[Reject
         cols["ship_type"] = ship_type_codes(ship, cargo)
     for c in ("callsign", "name", "destination"):
         if c in cols:
-            cols[c] = _unknown_to_null(cols[c])
+            cols[c] = map_text(cols[c], _unknown_to_null)
     mobile = cols.pop("_mobile", None)
     if mobile is not None:
         kind = _norm(mobile)
@@ -232,6 +232,7 @@ def read_dma(
     encoding: str = "utf8",
     decimal_comma: bool = False,
     errors: str = "ledger",
+    text_dictionary: bool = False,
 ) -> Loaded:
     """Read one DMA CSV file (26- or 22-column variant).
 
@@ -245,6 +246,9 @@ def read_dma(
         As sniffed by :func:`caspian_ais.io.detect.sniff`.
     errors : {"ledger", "raise"}
         Rows with the wrong number of fields go to the ledger, or raise.
+    text_dictionary : bool, default False
+        Give the text columns dictionary-encoded (see
+        :func:`caspian_ais.io.tabular.read_delimited`).
 
     Returns
     -------
@@ -260,4 +264,5 @@ def read_dma(
     array(['base_station'], dtype=object)
     """
     return read_delimited(src, LAYOUT, header, delimiter=delimiter, encoding=encoding,
-                          decimal_comma=decimal_comma, errors=errors)
+                          decimal_comma=decimal_comma, errors=errors,
+                          text_dictionary=text_dictionary)

@@ -74,6 +74,7 @@ def read_marinecadastre(
     encoding: str = "utf8",
     decimal_comma: bool = False,
     errors: str = "ledger",
+    text_dictionary: bool = False,
 ) -> Loaded:
     """Read one MarineCadastre CSV (plain, or a member of a zip/gz/zst).
 
@@ -89,6 +90,9 @@ def read_marinecadastre(
         As sniffed by :func:`caspian_ais.io.detect.sniff`.
     errors : {"ledger", "raise"}
         Rows with the wrong number of fields go to the ledger, or raise.
+    text_dictionary : bool, default False
+        Give the text columns dictionary-encoded (see
+        :func:`caspian_ais.io.tabular.read_delimited`).
 
     Returns
     -------
@@ -105,4 +109,5 @@ def read_marinecadastre(
     """
     layout = LAYOUT_2025 if variant == "marinecadastre2025" else LAYOUT
     return read_delimited(src, layout, header, delimiter=delimiter, encoding=encoding,
-                          decimal_comma=decimal_comma, errors=errors)
+                          decimal_comma=decimal_comma, errors=errors,
+                          text_dictionary=text_dictionary)

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from caspian_ais.exceptions import FormatDetectionError, InputError
+from caspian_ais.io.canonical import CanonicalBuilder
 from caspian_ais.io.detect import FORMATS, Sniff, detect_format, sniff
 from caspian_ais.io.dma import LAYOUT as DMA_LAYOUT
-from caspian_ais.io.dma import read_dma
 from caspian_ais.io.marinecadastre import LAYOUT as MC_LAYOUT
 from caspian_ais.io.marinecadastre import LAYOUT_2025 as MC_LAYOUT_2025
-from caspian_ais.io.marinecadastre import read_marinecadastre
 from caspian_ais.io.sources import SourceFile, SourceLike, decompression_error, resolve_sources
 from caspian_ais.io.tabular import (
+    STREAM_BATCH_ROWS,
+    STREAM_BLOCK_SIZE,
     Layout,
-    Loaded,
+    ParquetStaging,
+    empty_staging,
     generic_layout,
-    read_delimited,
-    read_parquet,
+    iter_delimited,
+    open_parquet,
     select_fields,
 )
 from caspian_ais.ledger import attach_rejected, concat_ledgers, rejected_of
@@ -42,16 +47,91 @@ _TYPES_MAPPER = {pa.int16(): pd.Int16Dtype()}
 
 @dataclass
 class _Part:
+    """One file read: staging tables (delimited text), an opened Parquet file (decoded
+    when the parts are combined, straight into the result), or an NMEA frame."""
+
     label: str
-    table: pa.Table | None = None
+    tables: list[pa.Table] | None = None
+    parquet: ParquetStaging | None = None
     frame: pd.DataFrame | None = None
     ledger: pd.DataFrame | None = None
 
     @property
     def n_rows(self) -> int:
-        if self.table is not None:
-            return int(self.table.num_rows)
+        if self.parquet is not None:
+            return self.parquet.num_rows
+        if self.tables is not None:
+            return sum(int(t.num_rows) for t in self.tables)
         return 0 if self.frame is None else len(self.frame)
+
+    @property
+    def columns(self) -> list[str]:
+        """The staging columns (arrow parts only)."""
+        if self.parquet is not None:
+            return self.parquet.columns
+        return list(dict.fromkeys(c for t in self.tables or [] for c in t.column_names))
+
+    def staging(self) -> Iterator[pa.Table]:
+        """The staging tables, each released by the part once handed out.
+
+        A Parquet file is decoded on a background thread, a batch or two ahead of the
+        caller (decoding and the caller's copies release the GIL, so they overlap).
+        """
+        if self.parquet is not None:
+            parquet, self.parquet = self.parquet, None
+            yield from _read_ahead(parquet.batches(STREAM_BATCH_ROWS))
+        elif self.tables is not None:
+            tables, self.tables = self.tables, None
+            tables.reverse()
+            while tables:
+                yield tables.pop()
+
+
+_T = TypeVar("_T")
+
+
+def _read_ahead(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
+    """Iterate ``items`` on a background thread, at most ``depth`` items ahead.
+
+    An exception of the producer is raised in the caller; when the caller stops early
+    (an exception of its own), the producer stops at its next item.
+    """
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    worker = threading.Thread(target=produce, name="caspian_ais-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = slots.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+            del item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def read_ais(
@@ -128,10 +208,15 @@ def read_ais(
     Values that cannot be read become missing and the row is kept, so that
     :func:`caspian_ais.clean` can ledger it with the reason: an unreadable timestamp
     becomes ``NaT``, an unreadable latitude ``NaN``, a missing MMSI ``-1``;
-    out-of-range values (latitude 123.4) are kept as they are. Text such as ``N/A`` or
-    ``NULL`` is read as missing in every column. Timestamps without a UTC
-    offset are taken as UTC; timestamps with an offset (``+02:00``, ``Z``) are converted
-    to UTC. A header-only file gives an empty table.
+    out-of-range values (latitude 123.4) are kept as they are. In delimited text, null
+    markers such as ``N/A``, ``NA`` or ``NULL`` are missing values in the numeric, time,
+    IMO and class columns; text columns (``name``, ``callsign``, ``destination``) keep
+    them as written (a call sign may be ``NA``): text is only stripped, and empty text is
+    missing. Timestamps without a UTC offset are taken as UTC; timestamps with an offset
+    (``+02:00``, ``Z``) are converted to UTC. A header-only file gives an empty table.
+
+    Parquet files are decoded batch by batch straight into the result's columns (text
+    dictionary-encoded), so the file's data is never held twice in memory.
 
     Examples
     --------
@@ -143,14 +228,21 @@ def read_ais(
     """
     _check_arguments(format, columns, errors, usecols)
     files = resolve_sources(source)
-    iterator: object = files
+    bar: Any = None
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(files, desc="read_ais", unit="file")
-    parts = [_read_one(src, format, columns, errors, usecols)
-             for src in iterator]  # type: ignore[attr-defined]
-    return _combine(parts, usecols)
+        bar = tqdm(total=len(files), desc="read_ais", unit="file")
+    try:
+        parts = []
+        for src in files:
+            parts.append(_read_one(src, format, columns, errors, usecols))
+            if bar is not None and parts[-1].parquet is None:  # Parquet: once decoded
+                bar.update()
+        return _combine(parts, usecols, bar)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _check_arguments(format: str | None, columns: object, errors: str,
@@ -193,29 +285,36 @@ def _read_one(src: SourceFile, format: str | None, columns: Mapping[str, str] | 
         if s.kind != "parquet":
             raise FormatDetectionError(src.label, f"format={fmt!r} but the file is not Parquet "
                                                   "(no PAR1 magic), expected a Parquet file")
-        loaded = read_parquet(src, columns, geo=True if fmt == "geoparquet" else None,
-                              usecols=usecols)
-        return _Part(src.label, loaded.table, ledger=loaded.ledger)
+        # footer and columns checked now; the data is decoded straight into the result
+        staged = open_parquet(src, columns, geo=True if fmt == "geoparquet" else None,
+                              usecols=usecols, text_dictionary=True)
+        return _Part(src.label, parquet=staged)
     if s.kind != "text":
         raise FormatDetectionError(src.label, f"format={fmt!r} expects delimited text but the "
                                               f"file looks like {s.kind}")
-    loaded = _read_text(src, fmt, s, columns, errors, usecols)
-    return _Part(src.label, loaded.table, ledger=loaded.ledger)
+    return _read_text(src, fmt, s, columns, errors, usecols)
 
 
 def _read_text(src: SourceFile, fmt: str, s: Sniff, columns: Mapping[str, str] | None,
-               errors: str, usecols: Sequence[str] | None = None) -> Loaded:
-    header = list(s.header)
-    common = {"delimiter": s.delimiter, "encoding": s.encoding,
-              "decimal_comma": s.decimal_comma, "errors": errors}
-    if usecols is not None:  # column projection: the format's layout, fewer fields
-        return read_delimited(src, select_fields(format_layout(fmt, columns), usecols),
-                              header, **common)  # type: ignore[arg-type]
-    if fmt in ("marinecadastre", "marinecadastre2025"):
-        return read_marinecadastre(src, header, variant=fmt, **common)  # type: ignore[arg-type]
-    if fmt == "dma":
-        return read_dma(src, header, **common)  # type: ignore[arg-type]
-    return read_delimited(src, generic_layout(columns), header, **common)  # type: ignore[arg-type]
+               errors: str, usecols: Sequence[str] | None = None) -> _Part:
+    """Read a delimited file into staging batches (the format's reader, text kept
+    dictionary-encoded)."""
+    layout = select_fields(format_layout(fmt, columns), usecols)
+    tables: list[pa.Table] = []
+    ledger: pd.DataFrame | None = None
+    for kind, payload in iter_delimited(src, layout, list(s.header), delimiter=s.delimiter,
+                                        encoding=s.encoding, decimal_comma=s.decimal_comma,
+                                        errors=errors, text_dictionary=True,
+                                        block_size=STREAM_BLOCK_SIZE, whole=True):
+        if kind == "batch":
+            tables.append(payload)
+        elif kind == "restart":
+            tables.clear()
+        else:
+            ledger = payload
+    if not tables:  # a header-only file: its (empty) staging columns
+        tables.append(empty_staging(layout, list(s.header), src.label, text_dictionary=True))
+    return _Part(src.label, tables=tables, ledger=ledger)
 
 
 def format_layout(fmt: str, columns: Mapping[str, str] | None = None) -> Layout:
@@ -256,45 +355,65 @@ def _read_nmea(src: SourceFile, errors: str) -> _Part:
     return _Part(src.label, frame=frame, ledger=ledger if len(ledger) else None)
 
 
-def _combine(parts: list[_Part], usecols: Sequence[str] | None = None) -> pd.DataFrame:
+def _combine(parts: list[_Part], usecols: Sequence[str] | None = None,
+             bar: Any = None) -> pd.DataFrame:
     labels = [p.label for p in parts]
     lengths = np.array([p.n_rows for p in parts], dtype=np.int64)
     ledger = concat_ledgers(p.ledger for p in parts)
-    tables = [p.table for p in parts if p.table is not None]
-    frames = [p.frame for p in parts]
-    for p in parts:  # let to_pandas free arrow buffers as it goes
-        p.table = None
-    if all(f is None for f in frames):
-        df = _arrow_to_pandas(tables)
-    else:
+    codes = np.repeat(np.arange(len(parts), dtype=_code_dtype(len(parts))), lengths)
+    source_file = pd.Categorical.from_codes(codes, categories=pd.Index(labels))
+    if all(p.frame is None for p in parts):
+        # staging batches straight into the canonical table's arrays, each batch freed
+        # once written (no pandas round trip, the input never held twice)
+        builder = CanonicalBuilder(int(lengths.sum()),
+                                   dict.fromkeys(c for p in parts for c in p.columns),
+                                   usecols=usecols)
+        for p in parts:
+            decoded_here = p.parquet is not None
+            for table in p.staging():
+                builder.append(table)
+                del table
+            if bar is not None and decoded_here:
+                bar.update()
+        result = builder.finish(source_file)
+    else:  # NMEA frames among the parts: concatenate in pandas, then to_canonical
         pieces = []
-        it = iter(tables)
-        for f in frames:
-            pieces.append(f if f is not None else _arrow_to_pandas([next(it)]))
+        for p in parts:
+            decoded_here = p.parquet is not None
+            pieces.append(p.frame if p.frame is not None else _arrow_to_pandas(list(p.staging())))
+            if bar is not None and decoded_here:
+                bar.update()
         df = pd.concat(pieces, ignore_index=True)
         del pieces
-    codes = np.repeat(np.arange(len(parts), dtype=np.int32), lengths)
-    df["source_file"] = pd.Categorical.from_codes(codes, categories=pd.Index(labels))
-    if usecols is None:
-        result = to_canonical(df)
-    else:
-        from caspian_ais.schema import PROVENANCE_COLUMNS, REQUIRED_COLUMNS
+        df["source_file"] = source_file
+        if usecols is None:
+            result = to_canonical(df)
+        else:
+            from caspian_ais.schema import PROVENANCE_COLUMNS, REQUIRED_COLUMNS
 
-        keep = set(usecols) | set(REQUIRED_COLUMNS) | set(PROVENANCE_COLUMNS)
-        df = df.drop(columns=[c for c in df.columns if c not in keep])
-        result = to_canonical(df, add_flag_state="flag_state" in usecols)
-    del df
+            keep = set(usecols) | set(REQUIRED_COLUMNS) | set(PROVENANCE_COLUMNS)
+            df = df.drop(columns=[c for c in df.columns if c not in keep])
+            result = to_canonical(df, add_flag_state="flag_state" in usecols)
+        del df
     attach_rejected(result, ledger)
     result.attrs["sources"] = labels
     return result
 
 
+def _code_dtype(n_categories: int) -> type[np.signedinteger]:
+    """The integer type pandas itself picks for the codes of ``n_categories`` categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 def _arrow_to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
     """Concatenate staging tables (zero-copy) and convert them to one pandas frame.
 
-    Numeric columns become numpy arrays (one copy, arrow buffers released as it goes,
-    ``self_destruct``); text columns stay arrow-backed without a copy. ``tables`` is
-    emptied so that no other reference keeps the arrow buffers alive.
+    Dictionary-encoded text is decoded first (the frame goes through ``to_canonical``
+    like any other). ``tables`` is emptied so that no other reference keeps the arrow
+    buffers alive.
     """
     if len(tables) == 1:
         table = tables.pop()
@@ -302,6 +421,9 @@ def _arrow_to_pandas(tables: list[pa.Table]) -> pd.DataFrame:
         table = pa.concat_tables(
             tables, promote_options="default")
         tables.clear()
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
     df = table.to_pandas(types_mapper=_TYPES_MAPPER.get, split_blocks=True,
                          self_destruct=True)
     del table

@@ -15,8 +15,10 @@ Conventions
   :func:`caspian_ais.clean` can put it in the ledger with the reason. A missing or
   unreadable MMSI becomes ``-1``.
 * Text equal to a null marker (:data:`NULL_VALUES`: empty, ``NA``, ``N/A``, ``NULL``,
-  ``None``, ``NaN`` ...) is missing in every column, also in names and call signs
-  (MarineCadastre writes ``N/A`` for unknown call signs).
+  ``None``, ``NaN`` ...) is missing in the numeric, time, IMO and class columns. Text
+  columns (names, call signs, destinations) are kept verbatim: a call sign ``N/A`` or a
+  vessel called ``NULL`` stays as written (``to_canonical`` strips it; only an empty
+  value is missing).
 * Timestamps without a UTC offset are taken as UTC. Offsets (``+02:00``, ``Z``) are
   converted to UTC.
 * ``source_row`` is the 1-based data-row number in the file: the header is not counted,
@@ -28,7 +30,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,14 +64,17 @@ __all__ = [
     "parse_timestamps",
     "read_delimited",
     "iter_delimited",
+    "empty_staging",
     "read_parquet",
     "iter_parquet",
+    "open_parquet",
+    "ParquetStaging",
 ]
 
 #: strptime layouts tried first for ISO-like text; anything else falls back to pandas.
 ISO_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 
-#: Text read as missing in every column.
+#: Text read as missing in the numeric, time, IMO and class columns (not in text columns).
 NULL_VALUES: list[str] = [
     "", "NA", "N/A", "n/a", "na", "NaN", "nan", "-nan", "-NaN", "NULL", "null", "None",
     "none", "#N/A", "#NA",
@@ -95,8 +100,20 @@ STAGING_TYPES: dict[str, pa.DataType] = {
     "ais_class": pa.string(),
 }
 
+#: Staging type of the text columns when a reader keeps them dictionary-encoded
+#: (``text_dictionary=True``): one string per distinct value, int32 codes per row.
+TEXT_DICTIONARY: pa.DataType = pa.dictionary(pa.int32(), pa.string())
+#: Staging columns that hold text.
+TEXT_COLUMNS: tuple[str, ...] = ("name", "callsign", "destination", "ais_class")
+
 _BLOCK_SIZE = 4 << 20
 _PARQUET_BATCH_ROWS = 1 << 20
+#: Text per CSV record batch when a whole file is read for the canonical table.
+STREAM_BLOCK_SIZE = 16 << 20
+#: Batch rows when a Parquet file is decoded straight into the canonical table: about
+#: one row group of pyarrow's default writer settings for 10 M rows, small enough that
+#: the batch buffers are reused from batch to batch.
+STREAM_BATCH_ROWS = 1 << 18
 _INT_BOUNDS = {"int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}
 _I_NAT = np.iinfo(np.int64).min
 
@@ -250,6 +267,95 @@ def _plain(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         return arr.dictionary_decode()
     return arr
+
+
+def staging_type(col: str, text_dictionary: bool = False) -> pa.DataType:
+    """Arrow type of staging column ``col`` (text dictionary-encoded when asked)."""
+    if text_dictionary and col in TEXT_COLUMNS:
+        return TEXT_DICTIONARY
+    return STAGING_TYPES[col]
+
+
+def as_dictionary(arr: pa.Array) -> pa.Array:
+    """Return text as a ``dictionary<int32, string>`` array (:data:`TEXT_DICTIONARY`).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> d = as_dictionary(pa.array(["A", "B", "A", None]))
+    >>> d.dictionary.to_pylist(), d.indices.to_pylist()
+    (['A', 'B'], [0, 1, 0, None])
+    """
+    if pa.types.is_dictionary(arr.type):
+        if arr.type == TEXT_DICTIONARY:
+            return arr
+        values = arr.dictionary
+        if not pa.types.is_string(values.type):
+            values = pc.cast(values, pa.string())
+        return pa.DictionaryArray.from_arrays(pc.cast(arr.indices, pa.int32()), values)
+    if pa.types.is_null(arr.type):
+        return pa.DictionaryArray.from_arrays(pa.nulls(len(arr), pa.int32()),
+                                              pa.array([], pa.string()))
+    return pc.dictionary_encode(to_str(arr))
+
+
+def map_text(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """Apply a text -> text function to every value; to a dictionary array's dictionary only.
+
+    A dictionary array stays a dictionary array: ``fn`` runs once per distinct value, and
+    rows whose value ``fn`` turns into null get a null code.
+
+    Examples
+    --------
+    >>> import pyarrow as pa, pyarrow.compute as pc
+    >>> d = pa.array(["a", "b", "a"]).dictionary_encode()
+    >>> map_text(d, pc.utf8_upper).to_pylist()
+    ['A', 'B', 'A']
+    """
+    if not pa.types.is_dictionary(arr.type):
+        return fn(arr)
+    mapped = fn(arr.dictionary)
+    indices = arr.indices
+    if mapped.null_count:
+        valid = pc.take(mapped.is_valid(), indices)
+        indices = pc.if_else(valid, indices, pa.scalar(None, indices.type))
+        mapped = mapped.fill_null("")
+    return pa.DictionaryArray.from_arrays(indices, mapped)
+
+
+def _per_value(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn(arr)`` for text; for a dictionary array ``fn`` of the dictionary, taken per row."""
+    if pa.types.is_dictionary(arr.type):
+        return pc.take(fn(arr.dictionary), arr.indices)
+    return fn(arr)
+
+
+_NULL_SET = pa.array(NULL_VALUES, pa.string())
+_NULL_MAX_LEN = max(len(v) for v in NULL_VALUES)
+
+
+def blank_null_markers(arr: pa.Array) -> pa.Array:
+    """Turn text equal to a null marker (:data:`NULL_VALUES`) into null.
+
+    Other arrays are returned as they are; dictionary arrays are handled on their
+    dictionary.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> blank_null_markers(pa.array(["1.5", "N/A", "", None])).to_pylist()
+    ['1.5', None, None, None]
+    """
+    if pa.types.is_dictionary(arr.type):
+        return map_text(arr, blank_null_markers)
+    if not _is_text(arr.type) or len(arr) == 0:
+        return arr
+    short = pc.less_equal(pc.utf8_length(arr), _NULL_MAX_LEN)  # only short text can match
+    if not pc.any(short).as_py():
+        return arr
+    markers = _NULL_SET if arr.type == pa.string() else pc.cast(_NULL_SET, arr.type)
+    hit = pc.and_(short, pc.is_in(arr, value_set=markers))
+    return pc.if_else(hit, pa.scalar(None, arr.type), arr)
 
 
 def _text_to_float(arr: pa.Array) -> pa.Array:
@@ -517,9 +623,10 @@ def parse_timestamps(arr: pa.Array, formats: Sequence[str] = ISO_FORMATS) -> pa.
     Text is parsed with :func:`pyarrow.compute.strptime` for each layout in ``formats``;
     only the values that no layout matches go through
     ``pandas.to_datetime(format="ISO8601", utc=True, errors="coerce")``, which also
-    handles fractional seconds and UTC offsets. Naive values are UTC. Timestamp columns
-    are converted (naive taken as UTC); integer columns are Unix epoch times whose unit
-    (s, ms, us, ns) is guessed from their magnitude.
+    handles fractional seconds and UTC offsets. Naive values are UTC; null markers
+    (:data:`NULL_VALUES`) are missing. Timestamp columns are converted (naive taken as
+    UTC); integer columns are Unix epoch times whose unit (s, ms, us, ns) is guessed from
+    their magnitude.
 
     Parameters
     ----------
@@ -562,6 +669,8 @@ def parse_timestamps(arr: pa.Array, formats: Sequence[str] = ISO_FORMATS) -> pa.
             return pc.cast(pc.cast(arr, pa.timestamp("ns")), target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
+    # null markers ("", "N/A", ...) are missing, not unparseable (no pandas fallback)
+    arr = blank_null_markers(arr)
     result: pa.Array | None = None
     for fmt in formats:
         parsed = _strptime_checked(arr, fmt)
@@ -608,7 +717,7 @@ _CONVERTERS: dict[str, Callable[[pa.Array], pa.Array]] = {
 
 def convert_columns(
     columns: Mapping[str, pa.Array], plan: Sequence[tuple[str, Field]],
-    timestamp_formats: Sequence[str],
+    timestamp_formats: Sequence[str], *, text_dictionary: bool = False,
 ) -> dict[str, pa.Array]:
     """Convert source arrays (keyed by actual name) into staging arrays keyed by target.
 
@@ -620,6 +729,11 @@ def convert_columns(
         From :func:`match_columns`.
     timestamp_formats : sequence of str
         strptime layouts for :func:`parse_timestamps`.
+    text_dictionary : bool, default False
+        Give the text columns (``str`` and ``class`` fields) as
+        :data:`TEXT_DICTIONARY` arrays. Dictionary-encoded input (Parquet read with
+        ``read_dictionary``, CSV read with dictionary column types) is then converted on
+        its dictionary only, once per distinct value; so is an ``imo`` field.
 
     Returns
     -------
@@ -639,6 +753,13 @@ def convert_columns(
             arr = arr.combine_chunks()
         if f.kind == "timestamp":
             out[f.target] = parse_timestamps(arr, timestamp_formats)
+        elif text_dictionary and f.kind == "str":
+            out[f.target] = as_dictionary(arr)
+        elif text_dictionary and f.kind == "class":
+            out[f.target] = as_dictionary(map_text(as_dictionary(arr), to_class))
+        elif f.kind == "imo" and pa.types.is_dictionary(arr.type) and _is_text(
+                arr.type.value_type):
+            out[f.target] = _per_value(arr, to_imo)
         else:
             out[f.target] = _CONVERTERS[f.kind](arr)
     return out
@@ -767,6 +888,9 @@ class _Options:
     decimal_comma: bool = False
     text_only: bool = False  # read every column as text (after a conversion error)
     use_threads: bool = True
+    text_dictionary: bool = False  # text columns dictionary-encoded (see convert_columns)
+    block_size: int = _BLOCK_SIZE  # bytes of text per record batch
+    whole: bool = False  # parse the whole file at once, multi-threaded
 
 
 _TYPED = {"mmsi": pa.int64(), "float": pa.float64(), "int16": pa.int16(), "int32": pa.int32()}
@@ -817,6 +941,9 @@ def read_delimited(
     encoding: str = "utf8",
     decimal_comma: bool = False,
     errors: str = "ledger",
+    text_dictionary: bool = False,
+    block_size: int = _BLOCK_SIZE,
+    whole: bool = False,
 ) -> Loaded:
     """Read one delimited-text file with ``layout``.
 
@@ -837,6 +964,18 @@ def read_delimited(
     errors : {"ledger", "raise"}
         What to do with rows that have the wrong number of fields: put them in the
         ledger as ``unparseable_row`` or raise :class:`InputError`.
+    text_dictionary : bool, default False
+        Read the text columns dictionary-encoded and give them as
+        :data:`TEXT_DICTIONARY` staging columns (see :func:`convert_columns`).
+    block_size : int, default 4 MiB
+        Bytes of text per record batch. Larger blocks cost less per row (fewer batches
+        to convert) and hold more memory per batch.
+    whole : bool, default False
+        Parse the whole file at once with pyarrow's multi-threaded reader
+        (:func:`pyarrow.csv.read_csv`; the streaming reader is single-threaded), then
+        convert it batch by batch. Faster; holds the file's parsed columns in memory.
+        Files with rows of the wrong width are read again serially (for their row
+        numbers), as they are without it.
 
     Returns
     -------
@@ -857,7 +996,8 @@ def read_delimited(
     ['mmsi', 'timestamp', 'lat', 'lon', 'source_row']
     """
     plan = match_columns(layout, header, src.label)
-    opts = _Options(delimiter, encoding, decimal_comma, use_threads=errors != "raise")
+    opts = _Options(delimiter, encoding, decimal_comma, use_threads=errors != "raise",
+                    text_dictionary=text_dictionary, block_size=block_size, whole=whole)
     for _ in range(6):
         try:
             return _scan(src, layout, plan, opts, errors)
@@ -876,6 +1016,9 @@ def iter_delimited(
     encoding: str = "utf8",
     decimal_comma: bool = False,
     errors: str = "ledger",
+    text_dictionary: bool = False,
+    block_size: int = _BLOCK_SIZE,
+    whole: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """Stream one delimited-text file: the batch-level entry point of :func:`read_delimited`.
 
@@ -892,10 +1035,12 @@ def iter_delimited(
         :func:`read_delimited` gives them.
 
     Concatenating the batches after the last ``restart`` gives exactly
-    :func:`read_delimited`'s table.
+    :func:`read_delimited`'s table. ``text_dictionary``, ``block_size`` and ``whole``
+    are :func:`read_delimited`'s.
     """
     plan = match_columns(layout, header, src.label)
-    opts = _Options(delimiter, encoding, decimal_comma, use_threads=errors != "raise")
+    opts = _Options(delimiter, encoding, decimal_comma, use_threads=errors != "raise",
+                    text_dictionary=text_dictionary, block_size=block_size, whole=whole)
     for _ in range(6):
         try:
             yield from _scan_iter(src, layout, plan, opts, errors)
@@ -917,7 +1062,7 @@ def _scan(src: SourceFile, layout: Layout, plan: list[tuple[str, Field]], opts: 
         else:
             ledger = payload
     if not tables:
-        return Loaded(_assemble({}, [], plan), ledger)
+        return Loaded(_assemble({}, [], plan, opts.text_dictionary), ledger)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     return Loaded(table, ledger)
 
@@ -931,40 +1076,53 @@ def _scan_iter(src: SourceFile, layout: Layout, plan: list[tuple[str, Field]],
         return "error" if errors == "raise" else "skip"
 
     include = [actual for actual, _ in plan]
-    types = {
-        actual: (pa.string() if opts.text_only else _TYPED.get(f.kind, pa.string()))
-        for actual, f in plan
-    }
-    read_options = pacsv.ReadOptions(use_threads=opts.use_threads, block_size=_BLOCK_SIZE,
+    types = {actual: _csv_type(f.kind, opts) for actual, f in plan}
+    read_options = pacsv.ReadOptions(use_threads=opts.use_threads, block_size=opts.block_size,
                                      encoding=opts.encoding)
     parse_options = pacsv.ParseOptions(delimiter=opts.delimiter, invalid_row_handler=on_invalid)
+    # null markers make typed (numeric) columns null in the reader; text columns are read
+    # verbatim, and the markers are applied below to every column but the "str" ones
     convert_options = pacsv.ConvertOptions(
         include_columns=include, column_types=types, null_values=NULL_VALUES,
-        strings_can_be_null=True, quoted_strings_can_be_null=True,
+        strings_can_be_null=False, quoted_strings_can_be_null=False,
         decimal_point="," if opts.decimal_comma else ".",
     )
+    # (timestamps: parse_timestamps blanks them, after its fast path)
+    marked = [actual for actual, f in plan if f.kind not in ("str", "timestamp")
+              and types[actual] not in _TYPED.values()]
     counter = _RowCounter(invalid)
     rejected: list[tuple[pa.Table, str, np.ndarray | str]] = []
     try:
         with src.open() as fh:
-            reader = pacsv.open_csv(fh, read_options=read_options, parse_options=parse_options,
-                                    convert_options=convert_options)
+            if opts.whole and opts.use_threads:
+                # pyarrow's multi-threaded reader (open_csv is always single-threaded);
+                # its blocks are then converted one by one, each freed once converted
+                reader: Iterable[pa.RecordBatch] = _popping(pacsv.read_csv(
+                    fh, read_options=read_options, parse_options=parse_options,
+                    convert_options=convert_options).to_batches())
+            else:
+                reader = pacsv.open_csv(fh, read_options=read_options,
+                                        parse_options=parse_options,
+                                        convert_options=convert_options)
             for batch in reader:
                 if invalid and invalid[0][0] is None:
                     if opts.use_threads:
                         raise _Restart(use_threads=False)
                 rows = counter.rows_for(batch.num_rows)
                 source = {name: batch.column(name) for name in batch.schema.names}
+                for actual in marked:
+                    source[actual] = blank_null_markers(source[actual])
                 if opts.text_only and opts.decimal_comma:
                     for actual, f in plan:
                         if f.kind in _TYPED:
                             source[actual] = pc.replace_substring(source[actual], ",", ".")
-                cols = convert_columns(source, plan, layout.timestamp_formats)
+                cols = convert_columns(source, plan, layout.timestamp_formats,
+                                       text_dictionary=opts.text_dictionary)
                 if layout.finish is not None:
                     cols, rejections = layout.finish(cols)
                     cols, rows = _apply_rejections(cols, rows, rejections, rejected)
                 chunks = {k: [v] for k, v in cols.items() if not k.startswith("_")}
-                yield ("batch", _assemble(chunks, [rows], plan))
+                yield ("batch", _assemble(chunks, [rows], plan, opts.text_dictionary))
     except _Restart:
         raise
     except pa.ArrowInvalid as exc:
@@ -987,6 +1145,13 @@ def _scan_iter(src: SourceFile, layout: Layout, plan: list[tuple[str, Field]],
     if invalid and invalid[0][0] is None and opts.use_threads:
         raise _Restart(use_threads=False)
     yield ("ledger", _ledger(src.label, invalid, rejected))
+
+
+def _popping(batches: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Yield the batches in order, dropping the list's reference to each one."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 def _apply_rejections(
@@ -1012,14 +1177,33 @@ def _apply_rejections(
     return {k: pc.filter(v, keep) for k, v in cols.items()}, rows[~drop]
 
 
+def empty_staging(layout: Layout, header: Sequence[str], label: str, *,
+                  text_dictionary: bool = False) -> pa.Table:
+    """The staging table (no rows) of a file with ``header`` read with ``layout``."""
+    return _assemble({}, [], match_columns(layout, header, label), text_dictionary)
+
+
+def _csv_type(kind: str, opts: _Options) -> pa.DataType:
+    """The type the CSV reader gives a column of a field of ``kind``."""
+    if opts.text_dictionary and kind in ("str", "class", "imo"):
+        return TEXT_DICTIONARY
+    if opts.text_only:
+        return pa.string()
+    return _TYPED.get(kind, pa.string())
+
+
 def _assemble(chunks: dict[str, list[pa.Array]], rows_chunks: list[np.ndarray],
-              plan: Sequence[tuple[str, Field]]) -> pa.Table:
+              plan: Sequence[tuple[str, Field]], text_dictionary: bool = False) -> pa.Table:
     data: dict[str, pa.ChunkedArray] = {}
     targets = [f.target for _, f in plan if not f.target.startswith("_")]
     for k in dict.fromkeys(list(chunks) + targets):
         if k.startswith("_") or k not in STAGING_TYPES:
             continue
-        data[k] = pa.chunked_array(chunks.get(k, []), type=STAGING_TYPES[k])
+        typ = staging_type(k, text_dictionary)
+        parts = chunks.get(k, [])
+        if typ == TEXT_DICTIONARY:  # a layout hook may give plain text (DMA ais_class)
+            parts = [as_dictionary(a) for a in parts]
+        data[k] = pa.chunked_array(parts, type=typ)
     rows = np.concatenate(rows_chunks) if rows_chunks else np.zeros(0, dtype=np.int64)
     data["source_row"] = pa.chunked_array([rows], type=pa.int64())
     return pa.table(data)
@@ -1044,11 +1228,20 @@ def _ledger(label: str, invalid: list[tuple[int | None, int, int, str]],
 # Parquet and GeoParquet
 
 
-def _parquet_file(src: SourceFile) -> pq.ParquetFile:
+def _parquet_file(src: SourceFile, read_dictionary: Sequence[str] | None = None,
+                  metadata: pq.FileMetaData | None = None) -> pq.ParquetFile:
+    """Open a Parquet file (``read_dictionary``: columns to read dictionary-encoded).
+
+    ``pre_buffer`` is off: it fetches the compressed column chunks of every row group
+    ahead, which helps remote storage but on a local file only holds the whole file's
+    compressed columns in memory (and costs more page faults than it saves reads).
+    """
     try:
         if src.is_plain:
-            return pq.ParquetFile(src.path)
-        return pq.ParquetFile(pa.BufferReader(src.read_all()))
+            return pq.ParquetFile(src.path, read_dictionary=read_dictionary, metadata=metadata,
+                                  pre_buffer=False)
+        return pq.ParquetFile(pa.BufferReader(src.read_all()), read_dictionary=read_dictionary,
+                              metadata=metadata, pre_buffer=False)
     except InputError:
         raise
     except (pa.ArrowException, OSError) as exc:
@@ -1089,7 +1282,7 @@ def geo_metadata(schema: pa.Schema) -> dict[str, Any] | None:
 
 def read_parquet(
     src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None,
-    usecols: Iterable[str] | None = None,
+    usecols: Iterable[str] | None = None, text_dictionary: bool = False,
 ) -> Loaded:
     """Read a Parquet or GeoParquet file with canonical (or mapped) column names.
 
@@ -1109,6 +1302,10 @@ def read_parquet(
     usecols : iterable of str, optional
         Read only these canonical columns (and the required ones); see
         :func:`select_fields`.
+    text_dictionary : bool, default False
+        Read the text columns dictionary-encoded (Parquet ``read_dictionary``: no
+        string per row is built) and give them as :data:`TEXT_DICTIONARY` staging
+        columns.
 
     Returns
     -------
@@ -1121,21 +1318,38 @@ def read_parquet(
     >>> loaded.table.num_rows                                        # doctest: +SKIP
     1000000
     """
-    tables = list(iter_parquet(src, columns, geo=geo, usecols=usecols, whole=True))
+    tables = list(iter_parquet(src, columns, geo=geo, usecols=usecols, whole=True,
+                               text_dictionary=text_dictionary))
     return Loaded(tables[0] if len(tables) == 1 else pa.concat_tables(tables))
 
 
 def iter_parquet(
     src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None,
     batch_rows: int = _PARQUET_BATCH_ROWS, usecols: Iterable[str] | None = None,
-    whole: bool = False,
+    whole: bool = False, text_dictionary: bool = False,
 ) -> Iterator[pa.Table]:
     """Stream a Parquet or GeoParquet file as staging tables: :func:`read_parquet` by batch.
 
     Yields one staging table (with ``source_row``) per record batch of at most
     ``batch_rows`` rows; an empty file yields one empty table. Concatenated, the tables
     are :func:`read_parquet`'s. With ``whole=True`` the file is decoded at once (row
-    groups and columns in parallel, the fastest) and converted batch by batch.
+    groups and columns in parallel) and converted batch by batch.
+    ``text_dictionary`` is :func:`read_parquet`'s.
+    """
+    staged = open_parquet(src, columns, geo=geo, usecols=usecols,
+                          text_dictionary=text_dictionary)
+    yield from staged.batches(batch_rows, whole=whole)
+
+
+def open_parquet(
+    src: SourceFile, columns: Mapping[str, str] | None = None, *, geo: bool | None = None,
+    usecols: Iterable[str] | None = None, text_dictionary: bool = False,
+) -> ParquetStaging:
+    """Open a Parquet or GeoParquet file and plan its staging columns; decode nothing yet.
+
+    The footer is read and the columns are matched now (so a corrupt footer or a missing
+    required column fails here); :meth:`ParquetStaging.batches` decodes the data.
+    Parameters as for :func:`read_parquet`.
     """
     layout = select_fields(generic_layout(columns), usecols)
     pf = _parquet_file(src)
@@ -1156,37 +1370,81 @@ def iter_parquet(
         fields = tuple(f for f in layout.fields if f.target not in ("lat", "lon"))
         layout = Layout(layout.name, fields)
     plan = match_columns(layout, names, src.label)
-    wanted = [actual for actual, _ in plan] + ([geom_col] if use_geo and geom_col else [])
+    as_dict: list[str] = []
+    if text_dictionary:  # decode each distinct value once, not once per row
+        as_dict = [actual for actual, f in plan if f.kind in ("str", "class", "imo")
+                   and (pa.types.is_string(schema.field(actual).type)
+                        or pa.types.is_large_string(schema.field(actual).type))]
     col_meta = ((meta or {}).get("columns") or {}).get(geom_col, {}) if geom_col else {}
-    targets = [f.target for _, f in plan] + (["lon", "lat"] if use_geo else [])
+    metadata = pf.metadata
+    pf.close()  # reopened to decode: many files planned at once hold no handle or buffer
+    return ParquetStaging(src, metadata, plan, geom_col if use_geo else None, col_meta,
+                          text_dictionary, as_dict)
 
-    def staging(data: dict[str, pa.Array], first_row: int, n_rows: int) -> pa.Table:
+
+@dataclass
+class ParquetStaging:
+    """A Parquet file planned by :func:`open_parquet`: its rows, staging columns, batches."""
+
+    src: SourceFile
+    metadata: pq.FileMetaData
+    plan: list[tuple[str, Field]]
+    geom_col: str | None
+    col_meta: Mapping[str, Any]
+    text_dictionary: bool = False
+    read_dictionary: list[str] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in the file (from the footer)."""
+        return int(self.metadata.num_rows)
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the staging columns, ``source_row`` included."""
+        targets = [f.target for _, f in self.plan] + (["lon", "lat"] if self.geom_col else [])
+        return [k for k in dict.fromkeys(targets) if k in STAGING_TYPES] + ["source_row"]
+
+    def _staging(self, data: dict[str, pa.Array], first_row: int, n_rows: int) -> pa.Table:
         out: dict[str, pa.ChunkedArray] = {
-            k: pa.chunked_array([data[k]] if k in data else [], type=STAGING_TYPES[k])
-            for k in dict.fromkeys(targets) if k in STAGING_TYPES}
+            k: pa.chunked_array([data[k]] if k in data else [],
+                                type=staging_type(k, self.text_dictionary))
+            for k in self.columns if k != "source_row"}
         out["source_row"] = pa.chunked_array(
             [np.arange(first_row, first_row + n_rows, dtype=np.int64)])
         return pa.table(out)
 
-    n = 0
-    try:
-        # batch by batch: only one raw batch is held besides the converted columns
-        batches = (pf.read(columns=wanted, use_threads=True).to_batches(batch_rows) if whole
-                   else pf.iter_batches(batch_size=batch_rows, columns=wanted,
-                                        use_threads=True))
-        for batch in batches:
-            data = convert_columns({nm: batch.column(nm) for nm in batch.schema.names},
-                                   plan, ISO_FORMATS)
-            if use_geo and geom_col:
-                data["lon"], data["lat"] = point_coordinates(batch.column(geom_col), col_meta,
-                                                             src.label)
-            yield staging(data, n + 1, batch.num_rows)
-            n += batch.num_rows
-    except (pa.ArrowException, OSError) as exc:
-        raise UnreadableFileError(src.label, f"cannot read Parquet data ({exc}); the file is "
-                                             "probably truncated or corrupt") from exc
-    if n == 0:
-        yield staging({}, 1, 0)
+    def batches(self, batch_rows: int = _PARQUET_BATCH_ROWS, *,
+                whole: bool = False) -> Iterator[pa.Table]:
+        """Decode the file as staging tables of at most ``batch_rows`` rows (see
+        :func:`iter_parquet`)."""
+        wanted = [actual for actual, _ in self.plan] + (
+            [self.geom_col] if self.geom_col else [])
+        pf = _parquet_file(self.src, self.read_dictionary or None, metadata=self.metadata)
+        n = 0
+        try:
+            # batch by batch: only one raw batch is held besides the converted columns
+            batches = (pf.read(columns=wanted, use_threads=True).to_batches(batch_rows)
+                       if whole else
+                       pf.iter_batches(batch_size=batch_rows, columns=wanted,
+                                       use_threads=True))
+            for batch in batches:
+                data = convert_columns({nm: batch.column(nm) for nm in batch.schema.names},
+                                       self.plan, ISO_FORMATS,
+                                       text_dictionary=self.text_dictionary)
+                if self.geom_col:
+                    data["lon"], data["lat"] = point_coordinates(
+                        batch.column(self.geom_col), self.col_meta, self.src.label)
+                yield self._staging(data, n + 1, batch.num_rows)
+                n += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise UnreadableFileError(self.src.label, f"cannot read Parquet data ({exc}); the "
+                                                      "file is probably truncated or "
+                                                      "corrupt") from exc
+        finally:
+            pf.close()
+        if n == 0:
+            yield self._staging({}, 1, 0)
 
 
 def _has_latlon(layout: Layout, names: Sequence[str]) -> bool:
