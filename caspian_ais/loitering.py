@@ -9,12 +9,17 @@ beyond the 2.5-10 km where Caspian ships wait at anchor off a port) and excludes
 Volga-Caspian canal's roadstead, where ships wait for the canal far from any port.
 
 One vectorised pass over all vessels: a *slow step* joins two consecutive reports of a
-vessel at most ``max_gap_h`` apart whose speed is below ``max_mean_speed_kn`` (the mean of
-the two reported speeds over ground, or the implied speed when a report has none; over a
-step longer than an hour the implied speed must be below the threshold too, so a silence
-cannot hide a voyage). Runs of consecutive slow steps are candidate episodes; an episode is
-kept when it lasts at least ``min_duration_h``, its time-weighted mean speed is below
-``max_mean_speed_kn`` and its mean position is offshore.
+vessel at most ``max_gap_h`` apart whose speed is below ``max_mean_speed_kn``. The speed of
+a step of at most ``max_sog_step_h`` (1 h) is the mean of the two reported speeds over
+ground (or the implied speed when a report has none); the speed of a longer step is its
+implied speed, displacement over duration, because the reported speeds only describe its
+two ends: a silence can hide a voyage (reported slow at both ends, far apart) as well as a
+stop (reported stopped at one end and under way at the other: the ship was heard arriving
+or leaving). A long step between two reports *both* under way is never slow, however near
+its ends lie: the ship may have gone somewhere and come back (a port call in a silence).
+Runs of consecutive slow steps are candidate episodes; an episode is kept when it lasts at
+least ``min_duration_h``, its time-weighted mean speed is below ``max_mean_speed_kn`` and
+its mean position is offshore.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def detect_loitering(
     min_port_distance_km: float = 20.0,
     anchorages: pd.DataFrame | None | bool = True,
     max_gap_h: float = 6.0,
+    max_sog_step_h: float = 1.0,
 ) -> pd.DataFrame:
     """Find loitering episodes: slow for hours at sea, away from ports and anchorages.
 
@@ -94,6 +100,11 @@ def detect_loitering(
     max_gap_h : float, default 6
         Longest silence inside an episode, hours (offshore, a vessel is often heard only
         during satellite passes a few hours apart).
+    max_sog_step_h : float, default 1
+        Steps up to this long (inclusive), hours, move at the mean of their two reported
+        speeds over ground; longer steps at their implied speed (displacement over
+        duration), and are slow only when at least one of their two reports (if both
+        give a speed) is below ``max_mean_speed_kn``.
 
     Returns
     -------
@@ -127,16 +138,20 @@ def detect_loitering(
     with np.errstate(invalid="ignore"):
         step_v = 0.5 * (sog[:-1] + sog[1:])
     # the implied speed, measured only where it decides: steps without both SOGs, and
-    # steps longer than an hour (a silence must not hide a voyage)
-    need = np.flatnonzero(same & (dt_h <= max_gap_h) & (~both | (dt_h > 1.0)))
-    imp = np.zeros(len(dt_h))
+    # steps longer than max_sog_step_h (their ends' SOGs say nothing of the silence
+    # between: a voyage or a stop may hide there)
+    in_gap = same & (dt_h <= max_gap_h)
+    need = np.flatnonzero(in_gap & (~both | (dt_h > max_sog_step_h)))
     d_km = haversine_km(lat[need], lon[need], lat[need + 1], lon[need + 1])
     dn = dt_h[need]
     with np.errstate(divide="ignore", invalid="ignore"):
-        imp[need] = np.where(dn > 0, d_km / dn / KM_PER_NM, 0.0)
-    step_v = np.where(both, step_v, imp)
-    slow = same & (dt_h <= max_gap_h) & (step_v < max_mean_speed_kn)
-    slow &= (dt_h <= 1.0) | (imp < max_mean_speed_kn)
+        step_v[need] = np.where(dn > 0, d_km / dn / KM_PER_NM, 0.0)
+        slow = in_gap & (step_v < max_mean_speed_kn)
+    # a long step between two reports under way is no stop, however near its ends lie:
+    # the ship may have gone somewhere and come back (a port call in a silence)
+    k = need[both[need] & (dn > max_sog_step_h)]
+    k = k[slow[k]]
+    slow[k[~(np.fmin(sog[k], sog[k + 1]) < max_mean_speed_kn)]] = False
     if not slow.any():
         return _empty()
     # runs of consecutive slow steps: step k joins reports k and k+1

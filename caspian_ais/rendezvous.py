@@ -12,7 +12,11 @@ the meeting, with switch-off and switch-on positions within reach of the meeting
     ``min_overlap_h``; B's switch-off and switch-on positions lie within
     ``max_switch_distance_km`` of A's position, and B, at its own usual speed, could
     have sailed from the switch-off to A before A left, stayed at least ``min_slack_h``
-    and sailed on to the switch-on within the gap (Windward's reachability test).
+    and sailed on to the switch-on within the gap (Windward's reachability test). Where
+    B was reported under way at a switch more than ``course_min_distance_km`` from A,
+    its course there must point towards A (at the switch-off) or away from it (at the
+    switch-on) within ``max_course_offset_deg``: a ship heading for a meeting steers for
+    it.
 ``kind = "slow_gap"``
     As ``loitering``, but vessel A's lying still is seen as a silence of at least
     ``min_loiter_h`` across which it moved slower than ``max_loiter_speed_kn``.
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from caspian_ais.dark_port_calls import _angle_diff, _bearing_deg
 from caspian_ais.geodesy import KM_PER_NM, haversine_km
 
 __all__ = ["RENDEZVOUS_COLUMNS", "VISIBLE_COLUMNS", "detect_dark_rendezvous", "merge_visible",
@@ -88,6 +93,22 @@ def _overlaps(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
     j = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
     ok = b1[j] > a0[i]
     return i[ok], j[ok]
+
+
+def _course_ok(cog_deg: np.ndarray, sog_kn: np.ndarray, distance_km: np.ndarray,
+               bearing_deg: np.ndarray, max_offset_deg: float, min_sog_kn: float,
+               min_distance_km: float) -> np.ndarray:
+    """Whether a reported course agrees with the bearing to (or from) the meeting place.
+
+    The test applies where the ship was under way (``sog_kn >= min_sog_kn``, with a
+    course) and the place is more than ``min_distance_km`` away; there the course must
+    be at most ``max_offset_deg`` off the bearing. Elsewhere it passes.
+    """
+    with np.errstate(invalid="ignore"):
+        tested = (sog_kn >= min_sog_kn) & np.isfinite(cog_deg) & (distance_km > min_distance_km)
+    if not tested.any():
+        return np.ones(len(cog_deg), dtype=bool)
+    return ~tested | (_angle_diff(cog_deg, bearing_deg) <= max_offset_deg)
 
 
 def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
@@ -225,11 +246,14 @@ def detect_dark_rendezvous(
     min_port_distance_km: float = 20.0,
     require_suspicious: bool = False,
     min_overlap_h: float = 1.0,
-    max_switch_distance_km: float = 250.0,
+    max_switch_distance_km: float = 300.0,
     min_slack_h: float = 2.0,
     max_transit_speed_kn: float = 15.0,
     speed_factor: float = 1.1,
     max_gap_h: float = 72.0,
+    max_course_offset_deg: float = 90.0,
+    course_min_sog_kn: float = 2.0,
+    course_min_distance_km: float = 10.0,
     include_slow_gaps: bool = False,
     visible: pd.DataFrame | None = None,
     vessel_speeds: pd.Series | None = None,
@@ -267,9 +291,11 @@ def detect_dark_rendezvous(
     min_overlap_h : float, default 1
         The gap must cover at least this much of the loitering or round trip, and leave
         this much time at the meeting place after the transit, hours.
-    max_switch_distance_km : float, default 250
-        Switch-off and switch-on positions at most this far from the meeting place, km
-        (1-6 h of sailing at 8-12 kn, plus the silence reception adds on either side).
+    max_switch_distance_km : float, default 300
+        Switch-off and switch-on positions at most this far from the meeting place, km,
+        inclusive (1-6 h of sailing at 8-12 kn, plus the silence poor offshore reception
+        adds on either side: a dark side last heard 272 and 284 km away on the tuning
+        seeds; the course test keeps the far coincidences out).
     min_slack_h : float, default 2
         The gap must leave at least this much time at the meeting place after sailing
         there from the switch-off and on to the switch-on at the vessel's own speed,
@@ -284,6 +310,21 @@ def detect_dark_rendezvous(
         a stop, a ship that met another has.
     max_gap_h : float, default 72
         Longer gaps are not considered, hours.
+    max_course_offset_deg : float, default 90
+        Course test of the ``loitering`` and ``slow_gap`` kinds: the dark vessel's course
+        over ground at the switch-off may differ from the bearing from there to the
+        meeting place, and its course at the switch-on from the bearing from the meeting
+        place to there, by at most this, degrees (inclusive; 90: it was closing on the
+        place, or leaving it). A ship that goes dark on its way elsewhere, or to and from
+        a port, fails it. Needs the gap columns ``start_cog_deg``, ``start_sog_kn``,
+        ``end_cog_deg`` and ``end_sog_kn`` (from :func:`caspian_ais.detect_gaps`);
+        without them it is skipped.
+    course_min_sog_kn : float, default 2
+        The course test applies at a switch reported at least this fast, knots (below it
+        a ship is not under way and its course means little: GFW's 2 kn).
+    course_min_distance_km : float, default 10
+        ... and more than this far from the meeting place, km (the place is the visible
+        vessel's mean position, known to a few km; nearer, the ship is manoeuvring).
     include_slow_gaps : bool, default False
         Also treat as the visible side a silence of at least ``min_loiter_h`` across
         which a vessel moved slower than ``max_loiter_speed_kn`` offshore (kind
@@ -338,6 +379,14 @@ def detect_dark_rendezvous(
               else np.ones(len(g), dtype=bool))
     glat0, glon0 = g["start_lat"].to_numpy(float), g["start_lon"].to_numpy(float)
     glat1, glon1 = g["end_lat"].to_numpy(float), g["end_lon"].to_numpy(float)
+
+    def gcol(name: str) -> np.ndarray:
+        if name not in g:
+            return np.full(len(g), np.nan)
+        return pd.to_numeric(g[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    gcog0, gsog0 = gcol("start_cog_deg"), gcol("start_sog_kn")
+    gcog1, gsog1 = gcol("end_cog_deg"), gcol("end_sog_kn")
     v_kmh = max_transit_speed_kn * KM_PER_NM
     # each gap vessel's own sailing speed (90th percentile of its SOG above 3 kn), capped
     g_kmh = np.full(len(g), v_kmh)
@@ -376,6 +425,18 @@ def detect_dark_rendezvous(
         good = ((overlap_h >= min_overlap_h - 1e-9) & (d_off <= max_switch_distance_km)
                 & (d_on <= max_switch_distance_km) & (slack >= min_slack_h - 1e-9)
                 & (arrive <= l1[i]) & (leave >= l0[i]))
+        # the course test, on the pairs still in: steering for the place, and away from it
+        k = np.flatnonzero(good)
+        if len(k):
+            jk = j[k]
+            good[k] = (
+                _course_ok(gcog0[jk], gsog0[jk], d_off[k],
+                           _bearing_deg(glat0[jk], glon0[jk], llat[k], llon[k]),
+                           max_course_offset_deg, course_min_sog_kn, course_min_distance_km)
+                & _course_ok(gcog1[jk], gsog1[jk], d_on[k],
+                             _bearing_deg(llat[k], llon[k], glat1[jk], glon1[jk]),
+                             max_course_offset_deg, course_min_sog_kn,
+                             course_min_distance_km))
         if good.any():
             k = np.flatnonzero(good)
             parts.append(pd.DataFrame({

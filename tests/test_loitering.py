@@ -78,6 +78,39 @@ def test_a_voyage_hidden_in_a_silence_is_not_loitering() -> None:
     assert run(pd.concat([a, b])).empty
 
 
+@pytest.mark.parametrize(("silence_s", "found"), [(3600, False), (3601, True)])
+def test_a_long_step_moves_at_its_implied_speed(silence_s: int, found: bool) -> None:
+    # 3 h drifting, then heard again at the same place after a silence, already under way
+    # (leaving): over a step of at most max_sog_step_h = 1 h the mean of the two reported
+    # speeds (5.1 kn) counts, over a longer one the implied speed (0 kn)
+    a = drift(hours=3.0)
+    last = a.iloc[[-1]].assign(timestamp=a["timestamp"].iat[-1] + pd.Timedelta(seconds=silence_s),
+                               sog_kn=9.9)
+    lo = run(pd.concat([a, last], ignore_index=True))
+    assert (len(lo) == 1) is found
+    if found:
+        assert lo["duration_h"].iat[0] == pytest.approx(4.0 + 1 / 3600)
+        assert lo["mean_speed_kn"].iat[0] < 0.3
+
+
+@pytest.mark.parametrize(("sog", "found"), [(2.0, False), (1.99, True)])
+def test_a_long_step_under_way_at_both_ends_is_no_stop(sog: float, found: bool) -> None:
+    # heard at the same place 5 h apart: a stop only if reported slower than 2 kn at one
+    # end (else it may have gone somewhere and come back: a port call in a silence)
+    t = pd.DataFrame({"mmsi": 273000001, "timestamp": [T0, T0 + pd.Timedelta(hours=5)],
+                      "lat": LAT, "lon": LON, "sog_kn": [sog, 11.0]})
+    assert (len(run(t)) == 1) is found
+
+
+def test_max_sog_step_h_is_a_parameter() -> None:
+    a = drift(hours=3.0)
+    last = a.iloc[[-1]].assign(timestamp=a["timestamp"].iat[-1] + pd.Timedelta(hours=1.5),
+                               sog_kn=9.9)
+    t = pd.concat([a, last], ignore_index=True)
+    assert len(run(t)) == 1
+    assert run(t, max_sog_step_h=2.0).empty
+
+
 def test_anchorages_and_ports_are_excluded() -> None:
     mine = pd.DataFrame({"name": ["here"], "lat": [LAT], "lon": [LON], "radius_km": [5.0]})
     assert run(drift(), anchorages=mine).empty

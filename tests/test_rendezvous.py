@@ -70,9 +70,70 @@ def test_gap_must_overlap_the_loitering() -> None:
 
 
 def test_switch_positions_must_be_close() -> None:
-    g = gap(start_h=-20.0, end_h=30.0, off_km=260.0, on_km=20.0)
+    g = gap(start_h=-20.0, end_h=30.0, off_km=310.0, on_km=20.0)
+    assert run(g).empty  # max_switch_distance_km = 300
+    assert len(run(g, max_switch_distance_km=320.0)) == 1
+
+
+def test_max_switch_distance_km_is_inclusive() -> None:
+    from caspian_ais.geodesy import haversine_km
+
+    g = gap(start_h=-20.0, end_h=30.0, off_km=290.0, on_km=20.0)
+    d_km = float(haversine_km(g["start_lat"].iat[0], LON, LAT, LON))
+    assert len(run(g, max_switch_distance_km=d_km)) == 1
+    assert run(g, max_switch_distance_km=float(np.nextafter(d_km, 0.0))).empty
+
+
+def course(g: pd.DataFrame, cog0: float = np.nan, sog0: float = 10.0, cog1: float = np.nan,
+           sog1: float = 10.0) -> pd.DataFrame:
+    """The gap with the course and speed reported at its switch-off and switch-on."""
+    return g.assign(start_cog_deg=cog0, start_sog_kn=sog0, end_cog_deg=cog1, end_sog_kn=sog1)
+
+
+# the switch-off lies due south of the meeting place and the switch-on due north: the
+# bearings switch-off -> place and place -> switch-on are both exactly 0 degrees
+@pytest.mark.parametrize(("cog", "found"), [(0.0, True), (359.0, True), (90.0, True),
+                                            (270.0, True), (90.5, False), (180.0, False)])
+def test_course_at_the_switch_off_points_at_the_meeting_place(cog: float, found: bool) -> None:
+    assert (len(run(course(gap(), cog0=cog))) == 1) is found
+
+
+@pytest.mark.parametrize(("cog", "found"), [(0.0, True), (90.0, True), (269.5, False)])
+def test_course_at_the_switch_on_points_away_from_it(cog: float, found: bool) -> None:
+    assert (len(run(course(gap(), cog1=cog))) == 1) is found
+
+
+def test_max_course_offset_deg_is_a_parameter() -> None:
+    g = course(gap(), cog0=120.0)
     assert run(g).empty
-    assert len(run(g, max_switch_distance_km=300.0)) == 1
+    assert len(run(g, max_course_offset_deg=120.0)) == 1
+
+
+@pytest.mark.parametrize(("sog", "found"), [(2.0, False), (1.99, True)])
+def test_course_tested_only_under_way(sog: float, found: bool) -> None:
+    # course_min_sog_kn = 2 (inclusive): below it the course means little
+    assert (len(run(course(gap(), cog0=180.0, sog0=sog))) == 1) is found
+
+
+def test_course_tested_only_far_from_the_meeting_place() -> None:
+    from caspian_ais.geodesy import haversine_km
+
+    g = course(gap(off_km=12.0), cog0=180.0)
+    d_km = float(haversine_km(g["start_lat"].iat[0], LON, LAT, LON))
+    # course_min_distance_km is strict: a switch exactly that far is not tested
+    assert len(run(g, course_min_distance_km=d_km)) == 1
+    assert run(g, course_min_distance_km=float(np.nextafter(d_km, 0.0))).empty
+    assert run(g).empty  # default 10 km < 12 km
+
+
+def test_course_needs_speed_and_course() -> None:
+    assert len(run(course(gap(), cog0=np.nan, sog0=10.0))) == 1
+    assert len(run(course(gap(), cog0=180.0, sog0=np.nan))) == 1
+    # nullable columns (a gap table read back from a file) work the same way
+    g = course(gap(), cog0=180.0).astype({"start_cog_deg": "Float64", "start_sog_kn": "Float64"})
+    assert run(g).empty
+    g["start_cog_deg"] = pd.array([pd.NA], dtype="Float64")
+    assert len(run(g)) == 1
 
 
 def test_own_vessel_gap_and_suspicious_filter() -> None:
