@@ -30,13 +30,34 @@ import numpy as np
 import pandas as pd
 
 from caspian_ais.flags import is_ship_mmsi, mid_of
-from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.geodesy import EARTH_RADIUS_KM, KM_PER_NM, haversine_km
 from caspian_ais.ledger import concat_ledgers, make_ledger, rejected_of
+from caspian_ais.ordering import (
+    mmsi_time_order,
+    order_ties_by_position,
+    sort_mmsi_time,
+    take_rows,
+)
 from caspian_ais.schema import PROVENANCE_COLUMNS, timestamp_ns, validate
 
 __all__ = ["CleanResult", "clean", "sort_tracks", "find_position_jumps"]
 
 _NS_PER_H = 3_600_000_000_000
+_NAT = np.iinfo(np.int64).min
+
+# reason codes of clean(), in order of precedence (0: the row is kept)
+_REASON_NAMES = np.array(
+    ["", "unparseable_timestamp", "invalid_mmsi", "non_vessel_mmsi", "missing_position",
+     "impossible_coordinates", "duplicate", "position_jump"],
+    dtype=object,
+)
+(_UNPARSEABLE, _INVALID_MMSI, _NON_VESSEL, _MISSING_POSITION, _IMPOSSIBLE, _DUPLICATE,
+ _POSITION_JUMP) = range(1, 8)
+_CONSTANT_DETAIL = {
+    _UNPARSEABLE: "timestamp missing or unparseable",
+    _MISSING_POSITION: "latitude or longitude not available",
+    _DUPLICATE: "exact duplicate of an earlier row",
+}
 
 
 class CleanResult(NamedTuple):
@@ -63,85 +84,16 @@ def sort_tracks(tracks: pd.DataFrame) -> np.ndarray:
     """Return the positions that sort ``tracks`` by (mmsi, timestamp, lat, lon).
 
     The latitude/longitude tie-break makes the order independent of the input row
-    order, so results do not change when the input is shuffled.
+    order, so results do not change when the input is shuffled. A thin wrapper of
+    :func:`caspian_ais.ordering.mmsi_time_order`, the package's one sort.
     """
-    ts = timestamp_ns(tracks["timestamp"])
-    mmsi = tracks["mmsi"].to_numpy(dtype="int64")
     has_pos = "lat" in tracks and "lon" in tracks
-
-    def positions() -> tuple[np.ndarray, np.ndarray]:
-        return (np.nan_to_num(tracks["lon"].to_numpy(dtype="float64"), nan=999.0),
-                np.nan_to_num(tracks["lat"].to_numpy(dtype="float64"), nan=999.0))
-
-    order = _sort_mmsi_time(mmsi, ts)
-    if order is None:  # the packed key does not fit: the general (slower) lexsort
-        if has_pos:
-            lon, lat = positions()
-            return np.lexsort([lon, lat, ts, mmsi])
-        return np.lexsort([ts, mmsi])
-    if not has_pos or order.size < 2:
-        return order
-    # rows sharing (mmsi, timestamp) are adjacent and in input order (stable sort):
-    # order each such run by latitude, then longitude, as the lexsort would
-    m_o, t_o = mmsi[order], ts[order]
-    tie = (m_o[1:] == m_o[:-1]) & (t_o[1:] == t_o[:-1])
-    if not tie.any():
-        return order
-    in_run = np.zeros(order.size, dtype=bool)
-    in_run[1:] |= tie
-    in_run[:-1] |= tie
-    pos = np.flatnonzero(in_run)
-    run_id = np.cumsum(np.r_[True, ~tie])[pos]
-    lon, lat = positions()
-    rows = order[pos]
-    order[pos] = rows[np.lexsort((lon[rows], lat[rows], run_id))]
-    return order
-
-
-def _sort_mmsi_time(mmsi: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
-    """Stable argsort by (mmsi, ts) through one packed int64 key; None if it cannot fit.
-
-    The key is (vessel rank, time in the coarsest exact unit); where the row number fits
-    beside it, one unstable :func:`numpy.sort` of ``key << bits | row`` gives the stable
-    order (several times faster than a stable argsort or a lexsort).
-    """
-    n = mmsi.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    d_m = np.diff(mmsi)
-    if (d_m >= 0).all() and ((d_m > 0) | (np.diff(ts) >= 0)).all():
-        return np.arange(n, dtype=np.int64)  # already in order
-    del d_m
-    lo, hi = int(ts.min()), int(ts.max())
-    if lo == np.iinfo(np.int64).min:
-        return None  # NaT: leave it to lexsort
-    rel = ts - lo
-    unit = 1
-    for u in (1_000_000_000, 1_000_000, 1_000):
-        if not np.remainder(rel, u).any():
-            unit = u
-            break
-    if unit > 1:
-        rel //= unit
-    span = (hi - lo) // unit + 1
-    codes, uniq = pd.factorize(mmsi)
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[np.argsort(np.asarray(uniq), kind="stable")] = np.arange(len(uniq))
-    n_codes = len(uniq)
-    if n_codes * span >= (1 << 62):
-        return None
-    key = rank[codes]
-    key *= span
-    key += rel
-    del rel, codes
-    bits = max(int(n - 1).bit_length(), 1)
-    if (n_codes * span).bit_length() + bits <= 63:
-        key <<= bits
-        key |= np.arange(n, dtype=np.int64)
-        key.sort()
-        key &= (1 << bits) - 1
-        return key
-    return np.argsort(key, kind="stable")
+    return mmsi_time_order(
+        tracks["mmsi"].to_numpy(dtype="int64"),
+        timestamp_ns(tracks["timestamp"]),
+        tracks["lat"].to_numpy(dtype="float64") if has_pos else None,
+        tracks["lon"].to_numpy(dtype="float64") if has_pos else None,
+    )
 
 
 def clean(
@@ -202,90 +154,124 @@ def clean(
     if max_speed_kn <= 0:
         raise ValueError(f"max_speed_kn must be positive, got {max_speed_kn}")
     n = len(tracks)
-    reason = np.full(n, "", dtype=object)
-    detail = np.full(n, "", dtype=object)
+    # reason of each row as a code into _REASON_NAMES (0: kept, so far), given in order
+    # of precedence: a row keeps the first reason that applies
+    reason = np.zeros(n, dtype=np.int8)
 
-    def mark(
-        mask: np.ndarray, code: str, text: Callable[[np.ndarray], list[str]] | str = ""
-    ) -> None:
-        """Give ``code`` to rows in ``mask`` that have no reason yet; text is built lazily."""
-        new = np.flatnonzero(mask & (reason == ""))
-        if not len(new):
-            return
-        reason[new] = code
-        detail[new] = text if isinstance(text, str) else text(new)
+    def mark(mask: np.ndarray, code: int) -> None:
+        """Give ``code`` to the rows in ``mask`` that have no reason yet."""
+        mask &= reason == 0
+        reason[mask] = code
 
     mmsi = tracks["mmsi"].to_numpy(dtype="int64")
     lat = tracks["lat"].to_numpy(dtype="float64")
     lon = tracks["lon"].to_numpy(dtype="float64")
+    t_all = timestamp_ns(tracks["timestamp"])
 
-    mark(
-        tracks["timestamp"].isna().to_numpy(),
-        "unparseable_timestamp",
-        "timestamp missing or unparseable",
-    )
-
-    ship = is_ship_mmsi(mmsi)
-    non_vessel = ~ship & (mid_of(mmsi) > 0) & (mmsi >= 1_000_000)
-    bad_mmsi = ~ship & ~non_vessel
-
-    def mmsi_text(rows: np.ndarray) -> list[str]:
-        return ["MMSI missing" if m < 0 else f"MMSI {m}" for m in mmsi[rows].tolist()]
-
-    mark(bad_mmsi, "invalid_mmsi", mmsi_text)
+    mark(t_all == _NAT, _UNPARSEABLE)
+    bad_mmsi, non_vessel = _mmsi_kinds(mmsi)
+    mark(bad_mmsi, _INVALID_MMSI)
     if drop_non_vessels:
-        mark(non_vessel, "non_vessel_mmsi", mmsi_text)
-
-    mark(np.isnan(lat) | np.isnan(lon), "missing_position", "latitude or longitude not available")
-    impossible = (np.abs(lat) > 90.0) | (np.abs(lon) > 180.0)
+        mark(non_vessel, _NON_VESSEL)
+    mark(np.isnan(lat) | np.isnan(lon), _MISSING_POSITION)
+    impossible = np.abs(lat) > 90.0
+    impossible |= np.abs(lon) > 180.0
     if drop_null_island:
         impossible |= (lat == 0.0) & (lon == 0.0)
-    mark(
-        impossible,
-        "impossible_coordinates",
-        lambda rows: [
-            f"lat {a} lon {b}" for a, b in zip(lat[rows].tolist(), lon[rows].tolist(), strict=True)
-        ],
-    )
+    mark(impossible, _IMPOSSIBLE)
+    del bad_mmsi, non_vessel, impossible
 
-    # Everything below works on the rows still valid, in (mmsi, time) order.
-    valid_pos = np.flatnonzero(reason == "")
-    sub = tracks.iloc[valid_pos]
-    order = valid_pos[sort_tracks(sub)]
+    # Everything below works on the rows still valid, in (mmsi, time, lat, lon) order:
+    # the one packed-key sort of caspian_ais.ordering (none if already in order).
+    valid = np.flatnonzero(reason == 0)
+    all_valid = valid.size == n
+    if all_valid:
+        st = sort_mmsi_time(mmsi, t_all)
+        tie = st.ties()
+        order = order_ties_by_position(st, lat, lon, tie)
+    else:
+        la_v, lo_v = lat[valid], lon[valid]
+        st = sort_mmsi_time(mmsi[valid], t_all[valid])
+        tie = st.ties()
+        order = valid[order_ties_by_position(st, la_v, lo_v, tie)]
+        del la_v, lo_v
+    del st
 
-    dup = _duplicates(tracks, order)
-    mark_idx = order[dup]
-    reason[mark_idx] = "duplicate"
-    detail[mark_idx] = "exact duplicate of an earlier row"
-    order = order[~dup]
+    dup = _duplicates(tracks, order, tie)
+    del tie
+    if dup.any():
+        reason[order[dup]] = _DUPLICATE
+        order = order[~dup]
+    # the columns of the jump filter, in order (one gather each)
+    m_s, t_s, la_s, lo_s = mmsi[order], t_all[order], lat[order], lon[order]
 
     jump_rows, jump_speed = find_position_jumps(
-        mmsi[order],
-        timestamp_ns(tracks["timestamp"])[order],
-        lat[order],
-        lon[order],
+        m_s, t_s, la_s, lo_s,
         max_speed_kn=max_speed_kn,
         jump_tolerance_km=jump_tolerance_km,
         max_passes=max_jump_passes,
     )
+    del m_s, t_s, la_s, lo_s
     jidx = order[jump_rows]
-    reason[jidx] = "position_jump"
-    detail[jidx] = np.array(
-        [f"implied speed {s:.1f} kn > {max_speed_kn:g} kn" for s in jump_speed], dtype=object
-    )
-    keep = np.ones(len(order), dtype=bool)
-    keep[jump_rows] = False
-    order = order[keep]
+    reason[jidx] = _POSITION_JUMP
+    if jump_rows.size:
+        keep = np.ones(len(order), dtype=bool)
+        keep[jump_rows] = False
+        order = order[keep]
 
-    cleaned = tracks.take(order).reset_index(drop=True)
+    if order.size == n and (n < 2 or bool((order[1:] > order[:-1]).all())):
+        cleaned = tracks.reset_index(drop=True)  # already clean and in order: no copy
+    else:
+        cleaned = take_rows(tracks, order)
     cleaned.attrs = {k: v for k, v in tracks.attrs.items() if k != "rejected_rows"}
 
-    dropped = np.flatnonzero(reason != "")
-    dropped_rows = tracks.iloc[dropped]
+    dropped = np.flatnonzero(reason)
+    codes = reason[dropped]
+    detail = np.full(dropped.size, "", dtype=object)
+    for code, text in _CONSTANT_DETAIL.items():
+        detail[codes == code] = text
+    for code in (_INVALID_MMSI, _NON_VESSEL):
+        sel = np.flatnonzero(codes == code)
+        if sel.size:
+            detail[sel] = [
+                "MMSI missing" if m < 0 else f"MMSI {m}" for m in mmsi[dropped[sel]].tolist()
+            ]
+    sel = np.flatnonzero(codes == _IMPOSSIBLE)
+    if sel.size:
+        rows = dropped[sel]
+        detail[sel] = [
+            f"lat {a} lon {b}"
+            for a, b in zip(lat[rows].tolist(), lon[rows].tolist(), strict=True)
+        ]
+    if jidx.size:
+        # place each jump's text at its row of the ledger (dropped holds every jidx)
+        detail[np.searchsorted(dropped, jidx)] = [
+            f"implied speed {s:.1f} kn > {max_speed_kn:g} kn" for s in jump_speed.tolist()
+        ]
     cols = [c for c in ("mmsi", "timestamp", "lat", "lon", *PROVENANCE_COLUMNS) if c in tracks]
-    ledger = make_ledger(dropped_rows[cols], reason=reason[dropped], detail=detail[dropped])
+    ledger = make_ledger(
+        tracks[cols].iloc[dropped], reason=_REASON_NAMES[codes], detail=detail
+    )
     ledger = concat_ledgers([rejected_of(tracks), ledger])
     return CleanResult(cleaned, ledger)
+
+
+def _mmsi_kinds(mmsi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(invalid, non-vessel) masks of the MMSIs, worked out once per run of equal values."""
+    n = mmsi.size
+    starts = np.flatnonzero(mmsi[1:] != mmsi[:-1])
+    if starts.size < n // 8:  # rows grouped by vessel, as usual: one test per run
+        starts = np.r_[0, starts + 1]
+        bad, non_vessel = _mmsi_kinds_of(mmsi[starts])
+        lengths = np.diff(np.r_[starts, n])
+        return np.repeat(bad, lengths), np.repeat(non_vessel, lengths)
+    return _mmsi_kinds_of(mmsi)
+
+
+def _mmsi_kinds_of(mmsi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ship = is_ship_mmsi(mmsi)
+    non_vessel = ~ship & (mid_of(mmsi) > 0) & (mmsi >= 1_000_000)
+    return ~ship & ~non_vessel, non_vessel
 
 
 def _excursions(
@@ -334,26 +320,25 @@ def _excursions(
     return out
 
 
-def _duplicates(tracks: pd.DataFrame, order: np.ndarray) -> np.ndarray:
+def _duplicates(tracks: pd.DataFrame, order: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """Boolean mask over ``order``: rows identical to an earlier one in every value column.
 
-    Only rows sharing (mmsi, timestamp) with a neighbour can be exact duplicates, so the
-    costly hashing runs on that small subset.
+    Only rows sharing (mmsi, timestamp) with a neighbour (``tie[i]``: sorted rows ``i``
+    and ``i + 1`` do) can be exact duplicates, so the costly hashing runs on that small
+    subset.
     """
-    if len(order) < 2:
-        return np.zeros(len(order), dtype=bool)
-    m = tracks["mmsi"].to_numpy(dtype="int64")[order]
-    t = timestamp_ns(tracks["timestamp"])[order]
-    same = (m[1:] == m[:-1]) & (t[1:] == t[:-1])
-    cand = np.zeros(len(order), dtype=bool)
-    cand[1:] |= same
-    cand[:-1] |= same
-    if not cand.any():
-        return np.zeros(len(order), dtype=bool)
-    value_cols = [c for c in tracks.columns if c not in PROVENANCE_COLUMNS]
-    pos = np.flatnonzero(cand)
-    sub = tracks.iloc[order[pos]][value_cols].reset_index(drop=True)
     out = np.zeros(len(order), dtype=bool)
+    if len(order) < 2:
+        return out
+    pos = np.flatnonzero(tie)
+    if pos.size == 0:
+        return out
+    cand = np.zeros(len(order), dtype=bool)
+    cand[pos] = True
+    cand[pos + 1] = True
+    pos = np.flatnonzero(cand)
+    value_cols = [i for i, c in enumerate(tracks.columns) if c not in PROVENANCE_COLUMNS]
+    sub = tracks.iloc[order[pos], value_cols].reset_index(drop=True)
     out[pos] = sub.duplicated(keep="first").to_numpy()
     return out
 
@@ -381,6 +366,10 @@ def find_position_jumps(
     source of a shared MMSI). Passes repeat until no impossible step is left or
     ``max_passes`` is reached.
 
+    Two shortcuts leave the result unchanged: a step whose length is bounded (without
+    trigonometry) within the tolerance or the speed limit is not measured, and the
+    passes run only on the vessels with an impossible step (others never change).
+
     Parameters
     ----------
     mmsi, t_ns, lat, lon : numpy.ndarray
@@ -403,10 +392,12 @@ def find_position_jumps(
         it impossible (``inf`` for a step with zero elapsed time).
     """
     n = len(mmsi)
-    alive = np.arange(n)
     dropped: list[np.ndarray] = []
     speeds: list[np.ndarray] = []
     max_kmh = max_speed_kn * KM_PER_NM
+    empty = np.empty(0, dtype=np.int64), np.empty(0, dtype="float64")
+    if n < 2 or max_passes < 1:
+        return empty
 
     def step_speed(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = haversine_km(lat[a], lon[a], lat[b], lon[b])
@@ -416,8 +407,15 @@ def find_position_jumps(
         bad = (mmsi[a] == mmsi[b]) & (d > jump_tolerance_km) & (v > max_kmh)
         return bad, v / KM_PER_NM
 
-    bad: np.ndarray | None = None  # the steps of the previous pass, reused where unchanged
-    v: np.ndarray | None = None
+    # The first pass's steps: a cheap upper bound of each step's length rules out most
+    # of them before any trigonometry; only the rest get step_speed (identical values).
+    bad0, v0 = _first_steps(mmsi, t_ns, lat, lon, max_kmh, jump_tolerance_km, step_speed)
+    if not bad0.any():
+        return empty
+    # Passes only ever touch vessels with an impossible step (a vessel's rows and steps
+    # change only around its own impossible steps): run them on those vessels alone.
+    alive, bad, v = _vessels_with_jumps(mmsi, bad0, v0)
+    del bad0, v0
 
     def steps_after(removed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """bad/v of the steps between the rows kept from the previous ``alive``."""
@@ -426,7 +424,6 @@ def find_position_jumps(
         nb = np.empty(max(kept.size - 1, 0), dtype=bool)
         nv = np.empty(max(kept.size - 1, 0), dtype=np.float64)
         old = kept[:-1][same]
-        assert bad is not None and v is not None
         nb[same] = bad[old]
         nv[same] = v[old]
         new = np.flatnonzero(~same)
@@ -438,9 +435,7 @@ def find_position_jumps(
     for _ in range(max_passes):
         if len(alive) < 2:
             break
-        a, b = alive[:-1], alive[1:]
-        if bad is None or v is None:
-            bad, v = step_speed(a, b)  # bad[k]: step alive[k] -> alive[k+1]
+        a, b = alive[:-1], alive[1:]  # bad[k], v[k]: the step alive[k] -> alive[k + 1]
         if not bad.any():
             break
         k = len(alive)
@@ -507,8 +502,83 @@ def find_position_jumps(
         bad, v = steps_after(to_drop)
         alive = alive[~to_drop]
     if not dropped:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype="float64")
+        return empty
     rows = np.concatenate(dropped)
     sp = np.concatenate(speeds)
     o = np.argsort(rows, kind="stable")
     return rows[o], sp[o]
+
+
+#: km per degree of latitude on the haversine sphere, a little over (an upper bound)
+_KM_PER_DEG_BOUND = EARTH_RADIUS_KM * np.pi / 180.0 * (1.0 + 1e-9)
+
+
+def _first_steps(
+    mmsi: np.ndarray,
+    t_ns: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    max_kmh: float,
+    tolerance_km: float,
+    step_speed: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``bad``/``v`` of every step ``i -> i + 1``, as ``step_speed`` gives them.
+
+    A step's great-circle length is at most ``R (|dlat| + |dlon|)`` (radians): along the
+    parallel, then the meridian. Steps whose bound (with a margin far above rounding) is
+    within the tolerance or the speed limit cannot be impossible and are not measured;
+    their ``v`` is left 0, and is never read (only impossible steps' speeds are).
+    """
+    same = mmsi[1:] == mmsi[:-1]
+    bound_km = np.abs(lat[1:] - lat[:-1])
+    bound_km += np.abs(lon[1:] - lon[:-1])
+    bound_km *= _KM_PER_DEG_BOUND
+    bound_km += 1e-9
+    dt_h = (t_ns[1:] - t_ns[:-1]) / _NS_PER_H
+    dt_h *= max_kmh  # the most a vessel may move in the step, km
+    ok = bound_km <= tolerance_km
+    ok |= bound_km <= dt_h
+    del dt_h
+    # NaN positions fail both tests and are measured, like every step of doubt
+    cand = np.flatnonzero(same & ~ok)
+    del same, ok, bound_km
+    bad = np.zeros(mmsi.size - 1, dtype=bool)
+    v = np.zeros(mmsi.size - 1, dtype=np.float64)
+    if cand.size:
+        bad[cand], v[cand] = step_speed(cand, cand + 1)
+    return bad, v
+
+
+def _vessels_with_jumps(
+    mmsi: np.ndarray, bad: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of the vessels with an impossible step, and the steps between those rows.
+
+    Between two selected vessels that other vessels separate, one row of those stays as
+    a barrier: runs of adjacent rows (alternate spikes, the speed of a dropped stretch)
+    must not join across vessels that were never neighbours. A barrier is a vessel of
+    one row here, with no impossible step: no pass ever drops it. Exact only when each
+    MMSI forms one run of rows (sorted input); otherwise all rows are kept, so that rows
+    of one MMSI never become neighbours by the selection.
+    """
+    n = mmsi.size
+    starts = np.r_[0, np.flatnonzero(mmsi[1:] != mmsi[:-1]) + 1]
+    if np.unique(mmsi[starts]).size != starts.size:
+        return np.arange(n), bad, v
+    run_of_bad = np.searchsorted(starts, np.flatnonzero(bad), side="right") - 1
+    hit = np.zeros(starts.size, dtype=bool)
+    hit[run_of_bad] = True
+    if hit.all():
+        return np.arange(n), bad, v
+    take = np.repeat(hit, np.diff(np.r_[starts, n]))
+    # the first row of each block of unselected vessels is a barrier
+    block_first = ~hit & np.r_[True, hit[:-1]]
+    take[starts[block_first]] = True
+    rows = np.flatnonzero(take)
+    step = rows[:-1]
+    inner = rows[1:] == step + 1  # an existing step (between two vessels: never bad)
+    sb = np.zeros(step.size, dtype=bool)
+    sv = np.zeros(step.size, dtype=np.float64)
+    sb[inner] = bad[step[inner]]
+    sv[inner] = v[step[inner]]
+    return rows, sb, sv

@@ -195,8 +195,9 @@ def _prev_next_ports(g: pd.DataFrame, port_calls: pd.DataFrame) -> tuple[np.ndar
                        "port": port_calls["port"].astype(object).to_numpy()})
     prev = pd.merge_asof(left.sort_values("s"), pc.sort_values("ce"), left_on="s",
                          right_on="ce", by="mmsi", direction="backward")
-    nxt = pd.merge_asof(left.sort_values("e"), pc.sort_values("cs"), left_on="e",
-                        right_on="cs", by="mmsi", direction="forward")
+    # an open gap (no end) has no call after it
+    nxt = pd.merge_asof(left[left["e"].notna()].sort_values("e"), pc.sort_values("cs"),
+                        left_on="e", right_on="cs", by="mmsi", direction="forward")
     pp = np.full(n, None, dtype=object)
     pn = np.full(n, None, dtype=object)
     pp[prev["i"].to_numpy()] = prev["port"].to_numpy(dtype=object)

@@ -18,15 +18,14 @@ columns (flag state, ship type, nearest ports, position counts, reception score,
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.geodesy import EARTH_RADIUS_KM, KM_PER_NM, haversine_km
+from caspian_ais.ordering import SortedTracks, sort_tracks
 from caspian_ais.ports import DEFAULT_APPROACH_RADIUS_KM, DEFAULT_AREA_RADIUS_KM
-from caspian_ais.schema import timestamp_ns
 
 if TYPE_CHECKING:
     from caspian_ais.reception import ReceptionModel
@@ -36,6 +35,7 @@ __all__ = [
     "DEFAULT_APPROACH_RADIUS_KM",
     "port_table",
     "nearest_port_km",
+    "ports_within_km",
     "BASE_COLUMNS",
     "GAP_COLUMNS",
     "CONTEXT_COLUMNS",
@@ -114,7 +114,6 @@ CONTEXT_COLUMNS: tuple[str, ...] = (
 )
 
 _NS_PER_H = 3_600_000_000_000
-_UNITS_NS = (1_000_000_000, 1_000_000, 1_000, 1)  # s, ms, us, ns
 
 
 def to_timedelta(value: Any, *, name: str = "min_gap") -> pd.Timedelta:
@@ -152,217 +151,8 @@ def to_timedelta(value: Any, *, name: str = "min_gap") -> pd.Timedelta:
 
 
 # ---------------------------------------------------------------------------------------
-# Sorting by (mmsi, time)
+# Ties at the gap ends (the sort itself is caspian_ais.ordering.sort_tracks, re-exported)
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SortedTracks:
-    """A canonical table's rows in ``(mmsi, timestamp)`` order, with a searchable key.
-
-    Attributes
-    ----------
-    order : numpy.ndarray of int64
-        Row positions (``iloc``) of the input in sorted order.
-    code : numpy.ndarray of int64
-        Vessel code of each sorted row (rank of its MMSI among ``mmsis``).
-    mmsis : numpy.ndarray of int64
-        The distinct MMSIs, ascending; ``mmsis[code]`` is each row's MMSI.
-    t_ns : numpy.ndarray of int64
-        Timestamps of the sorted rows, nanoseconds since the Unix epoch (exact).
-    key : numpy.ndarray of int64
-        ``code * stride + (t_ns - t0_ns) // unit_ns``, non-decreasing: a combined key
-        for :func:`numpy.searchsorted` over all vessels at once.
-    unit_ns, stride, t0_ns : int
-        Resolution (ns) of the time part of ``key``, the per-vessel stride, and the
-        time origin.
-    exact : bool
-        ``True`` when every timestamp is a multiple of ``unit_ns`` (the key is exact).
-    """
-
-    order: np.ndarray
-    code: np.ndarray
-    mmsis: np.ndarray
-    t_ns: np.ndarray
-    key: np.ndarray
-    unit_ns: int
-    stride: int
-    t0_ns: int
-    exact: bool
-
-    def __len__(self) -> int:
-        return int(self.order.size)
-
-    def key_of(self, code: np.ndarray, t_ns: np.ndarray, *, ceil: bool = False) -> np.ndarray:
-        """Combined key of vessel codes and times (ns), clipped to the vessel's range.
-
-        With ``ceil=True`` a time between two units rounds up (so that ``searchsorted``
-        with side ``"left"`` counts times strictly below it exactly).
-        """
-        rel = np.asarray(t_ns, dtype=np.int64) - self.t0_ns
-        if ceil:
-            q = -((-rel) // self.unit_ns)
-        else:
-            q = rel // self.unit_ns
-        q = np.clip(q, -1, self.stride - 1)
-        return np.asarray(code, dtype=np.int64) * self.stride + q
-
-    def vessel_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """First row and one-past-last row (in sorted order) of each vessel code."""
-        n_codes = self.mmsis.size
-        starts = np.searchsorted(self.code, np.arange(n_codes), side="left")
-        ends = np.searchsorted(self.code, np.arange(n_codes), side="right")
-        return starts, ends
-
-
-def _timestamps_ns(tracks: pd.DataFrame) -> np.ndarray:
-    ts = tracks["timestamp"]
-    if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(ts.dtype)):
-        ts = pd.to_datetime(ts, utc=True)
-    arr = timestamp_ns(ts)  # UTC epoch ns; a zero-copy view for the canonical column
-    if arr.size and (arr == np.iinfo(np.int64).min).any():
-        raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
-    return arr
-
-
-def sort_tracks(tracks: pd.DataFrame) -> SortedTracks:
-    """Sort a canonical table by ``(mmsi, timestamp)`` with one vectorised numpy sort.
-
-    Rows with equal ``(mmsi, timestamp)`` keep their input order. The sort packs the
-    vessel code, the time and the row number into one int64 where they fit (the usual
-    case: whole-second timestamps), which numpy sorts several times faster than an
-    ``argsort``/``lexsort``; otherwise it falls back to :func:`numpy.lexsort`.
-
-    Parameters
-    ----------
-    tracks : pandas.DataFrame
-        Canonical table with at least ``mmsi`` and ``timestamp`` (no NaT).
-
-    Returns
-    -------
-    SortedTracks
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"mmsi": [2, 1, 2], "timestamp": pd.to_datetime(
-    ...     ["2022-01-01 02:00", "2022-01-01 05:00", "2022-01-01 01:00"], utc=True)})
-    >>> sort_tracks(t).order.tolist()
-    [1, 2, 0]
-    """
-    n = len(tracks)
-    mmsi = tracks["mmsi"].to_numpy(dtype=np.int64)
-    t_ns = _timestamps_ns(tracks)
-    if n == 0:
-        e = np.zeros(0, dtype=np.int64)
-        return SortedTracks(e, e, e, e, e, 1_000_000_000, 1, 0, True)
-    d_m = mmsi[1:] - mmsi[:-1]
-    if (d_m >= 0).all():
-        d_t = t_ns[1:] - t_ns[:-1]
-        if ((d_m > 0) | (d_t >= 0)).all():
-            return _already_sorted(mmsi, t_ns, d_m)
-    del d_m
-    codes, uniq = pd.factorize(mmsi)
-    codes = codes.astype(np.int64, copy=False)
-    uniq = np.asarray(uniq, dtype=np.int64)
-    rank = np.empty(uniq.size, dtype=np.int64)
-    by_mmsi = np.argsort(uniq, kind="stable")
-    rank[by_mmsi] = np.arange(uniq.size)
-    codes = rank[codes]
-    mmsis = uniq[by_mmsi]
-    n_codes = int(mmsis.size)
-    t0 = int(t_ns.min())
-    # Work in two scratch buffers: fresh large allocations are costly, reuse them.
-    a = np.subtract(t_ns, t0)  # time relative to t0, ns
-    b = np.empty_like(a)
-    span = int(a.max())
-    limit = (1 << 62) // max(n_codes, 1)
-    # coarsest unit that represents every timestamp exactly (whole seconds, usually)
-    unit = 1
-    for u in _UNITS_NS[:-1]:
-        if not np.remainder(a, u, out=b).any():
-            unit = u
-            break
-    exact = span // unit + 2 < limit
-    if not exact:
-        # the finest unit whose key fits; the sort itself stays exact (lexsort below)
-        unit = next((u for u in _UNITS_NS[::-1] if u > unit and span // u + 2 < limit), 0)
-        if unit == 0:
-            unit = max(1_000_000_000, span // max(limit - 2, 1) + 1)
-    stride = span // unit + 2
-    np.floor_divide(a, unit, out=a)
-    np.multiply(codes, stride, out=b)
-    a += b  # a = key = code * stride + time // unit
-    idx_bits = max(int(n - 1).bit_length(), 1)
-    key_max = (n_codes - 1) * stride + stride
-    if exact and int(key_max).bit_length() + idx_bits <= 63:
-        a <<= idx_bits
-        a |= np.arange(n, dtype=np.int64)
-        a.sort()
-        order = np.bitwise_and(a, (1 << idx_bits) - 1, out=b)
-        a >>= idx_bits
-        skey = a
-        scode = skey // stride
-        st_ns = scode * stride
-        np.subtract(skey, st_ns, out=st_ns)
-        st_ns *= unit
-        st_ns += t0
-    else:
-        order = np.lexsort((t_ns, codes)).astype(np.int64)  # lexsort is stable
-        skey = a[order]
-        scode = codes[order]
-        st_ns = t_ns[order]
-    return SortedTracks(
-        order=order,
-        code=scode,
-        mmsis=mmsis,
-        t_ns=st_ns,
-        key=skey,
-        unit_ns=int(unit),
-        stride=int(stride),
-        t0_ns=t0,
-        exact=exact,
-    )
-
-
-def _already_sorted(mmsi: np.ndarray, t_ns: np.ndarray, d_m: np.ndarray) -> SortedTracks:
-    """SortedTracks of a table already in ``(mmsi, timestamp)`` order (no sort needed)."""
-    n = mmsi.size
-    code = np.empty(n, dtype=np.int64)
-    code[0] = 0
-    np.cumsum(d_m != 0, out=code[1:])
-    starts = np.r_[0, np.flatnonzero(d_m) + 1]
-    mmsis = mmsi[starts]
-    n_codes = int(mmsis.size)
-    t0 = int(t_ns.min())
-    rel = t_ns - t0
-    span = int(rel.max())
-    limit = (1 << 62) // max(n_codes, 1)
-    buf = np.empty_like(rel)
-    unit = 1
-    for u in _UNITS_NS[:-1]:
-        if not np.remainder(rel, u, out=buf).any():
-            unit = u
-            break
-    exact = span // unit + 2 < limit
-    if not exact:
-        unit = next((u for u in _UNITS_NS[::-1] if u > unit and span // u + 2 < limit), 0)
-        if unit == 0:
-            unit = max(1_000_000_000, span // max(limit - 2, 1) + 1)
-    stride = span // unit + 2
-    key = np.floor_divide(rel, unit, out=rel)
-    np.multiply(code, stride, out=buf)
-    key += buf
-    return SortedTracks(
-        order=np.arange(n, dtype=np.int64),
-        code=code,
-        mmsis=mmsis,
-        t_ns=t_ns,
-        key=key,
-        unit_ns=int(unit),
-        stride=int(stride),
-        t0_ns=t0,
-        exact=exact,
-    )
 
 
 def _tie_break(st: SortedTracks, rows: np.ndarray, lat: np.ndarray, lon: np.ndarray,
@@ -457,9 +247,12 @@ def nearest_port_km(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest port of each point and its great-circle distance, vectorised.
 
-    With ``max_km`` the search uses a grid hash (only ports in the point's and the
-    neighbouring cells are measured), so it scales to tens of millions of points and
-    thousands of ports; points with no port within ``max_km`` get ``-1`` / ``inf``.
+    With ``max_km`` the search uses a grid of lat/lon cells: a point is measured only
+    against the ports whose ``max_km`` box meets its cell, and points in no such cell
+    (most AIS reports) are not measured at all, so it scales to tens of millions of
+    points and thousands of ports; points with no port within ``max_km`` get ``-1`` /
+    ``inf``. :func:`ports_within_km` gives the same answers for the points near a port
+    only.
 
     Parameters
     ----------
@@ -504,6 +297,25 @@ def nearest_port_km(
             best[a:b] = np.where(np.isfinite(d[np.arange(b - a), j]), j, -1)
             dist[a:b] = d[np.arange(b - a), j]
         return best, dist
+    # Only points in a lat/lon box around some port can be within max_km (most AIS
+    # reports are far from every port): a dense grid of the boxes finds them, and the
+    # ports to measure, in a few vector operations per point.
+    rows, idx, d = ports_within_km(la, lo, ports, float(max_km))
+    best[rows] = idx
+    dist[rows] = d
+    return best, dist
+
+
+def _nearest_within(la: np.ndarray, lo: np.ndarray, plat: np.ndarray, plon: np.ndarray,
+                    max_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest port within ``max_km`` of each point (-1 / inf if none), by a grid hash.
+
+    Each point's answer depends on that point alone, so any subset of the points gets
+    the same answers as the whole set.
+    """
+    n = la.size
+    best = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
     # grid hash: a cell is at least max_km wide in both directions at these latitudes
     max_abs_lat = min(float(np.nanmax(np.abs(plat))) + max_km / 111.0, 89.0)
     g = max(max_km / (111.195 * np.cos(np.radians(max_abs_lat))), max_km / 111.195, 1e-6)
@@ -528,16 +340,196 @@ def nearest_port_km(
         return best, dist
     c = cnt[rows]
     rep = np.repeat(rows, c)
-    cand = pid[np.repeat(lo_i[rows], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))]
+    group_start = np.cumsum(c) - c
+    cand = pid[np.repeat(lo_i[rows], c) + (np.arange(rep.size) - np.repeat(group_start, c))]
     d = haversine_km(la[rep], lo[rep], plat[cand], plon[cand])
-    o = np.lexsort((d, rep))
-    rep, cand, d = rep[o], cand[o], d[o]
-    first = np.r_[True, rep[1:] != rep[:-1]]
-    r1, c1, d1 = rep[first], cand[first], d[first]
+    if rep.size == rows.size:  # one candidate port per point
+        r1, c1, d1 = rows, cand, d
+    else:
+        # per point, the first candidate (in candidate order) at the least distance
+        d_min = np.fmin.reduceat(d, group_start)
+        at_min = np.flatnonzero(d == np.repeat(d_min, c))
+        grp = np.repeat(np.arange(rows.size), c)[at_min]
+        first = np.r_[True, grp[1:] != grp[:-1]]
+        at_min = at_min[first]
+        r1, c1, d1 = rep[at_min], cand[at_min], d[at_min]
     within = d1 <= max_km
     best[r1[within]] = c1[within]
     dist[r1[within]] = d1[within]
     return best, dist
+
+
+#: Largest number of cells of the port grid of :func:`_nearest_by_grid`.
+_MAX_GRID_CELLS = 1 << 22
+
+
+def ports_within_km(lat: Any, lon: Any, ports: pd.DataFrame, max_km: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points that have a port within ``max_km``: the sparse form of
+    :func:`nearest_port_km` (same ports, same distances), for many points few of
+    which are near a port.
+
+    Parameters
+    ----------
+    lat, lon : array-like of float
+        Points, decimal degrees.
+    ports : pandas.DataFrame
+        Gazetteer with ``lat``, ``lon``.
+    max_km : float
+        Search radius, km.
+
+    Returns
+    -------
+    rows : numpy.ndarray of int64
+        Positions of the points with a port within ``max_km``, ascending.
+    idx : numpy.ndarray of int64
+        Row position in ``ports`` of the nearest port of each of them.
+    distance_km : numpy.ndarray of float64
+        Distance to it, km.
+
+    Examples
+    --------
+    >>> ports = pd.DataFrame({"port": ["A", "B"], "lat": [0.0, 1.0], "lon": [0.0, 0.0]})
+    >>> rows, idx, d = ports_within_km([5.0, 0.9], [0.0, 0.0], ports, 50)
+    >>> rows.tolist(), idx.tolist(), [round(float(x), 1) for x in d]
+    ([1], [1], [11.1])
+    """
+    la = np.asarray(lat, dtype=np.float64).ravel()
+    lo = np.asarray(lon, dtype=np.float64).ravel()
+    plat = ports["lat"].to_numpy(dtype=np.float64)
+    plon = ports["lon"].to_numpy(dtype=np.float64)
+    if la.size == 0 or plat.size == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0)
+    found = _nearest_by_grid(la, lo, plat, plon, float(max_km))
+    if found is None:  # boxes reach a pole or the antimeridian: the grid hash alone
+        best, dist = _nearest_within(la, lo, plat, plon, float(max_km))
+        rows = np.flatnonzero(best >= 0)
+        return rows, best[rows], dist[rows]
+    return found
+
+
+def _nearest_by_grid(la: np.ndarray, lo: np.ndarray, plat: np.ndarray, plon: np.ndarray,
+                     max_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Points with a port within ``max_km``, their nearest port and distance, on a grid.
+
+    Each port gets a lat/lon box that holds every point whose haversine distance to it
+    is at most ``max_km``, with a margin far above rounding: a point within angular
+    distance ``delta`` of a port at latitude ``phi`` differs from it by at most
+    ``delta`` in latitude and ``arcsin(sin(delta) / cos(phi))`` in longitude. A grid of
+    cells lists the ports whose box meets each cell, in port order; a point is measured
+    against the ports of its cell only, and gets the first of those at the least
+    distance, as :func:`_nearest_within` would (both measure every port within
+    ``max_km``). Points with coordinates outside [-90, 90] x [-180, 180] (the bounds do
+    not hold for them) go to :func:`_nearest_within`.
+
+    Returns
+    -------
+    (rows, idx, distance_km) as :func:`ports_within_km`, or None when a box reaches a
+    pole or crosses the antimeridian (or a port has no position).
+    """
+    if not (np.isfinite(plat).all() and np.isfinite(plon).all()):
+        return None
+    delta = (max_km * (1.0 + 1e-9) + 1e-9) / EARTH_RADIUS_KM  # radians, with a margin
+    half_lat = float(np.degrees(delta)) * (1.0 + 1e-9) + 1e-9
+    cos_p = np.cos(np.radians(plat))
+    if delta >= np.pi / 2 or bool((np.sin(delta) >= cos_p).any()):
+        return None
+    half_lon = np.degrees(np.arcsin(np.sin(delta) / cos_p)) * (1.0 + 1e-9) + 1e-9
+    lat0, lat1 = float((plat - half_lat).min()), float((plat + half_lat).max())
+    lon0, lon1 = float((plon - half_lon).min()), float((plon + half_lon).max())
+    if lon0 < -180.0 or lon1 > 180.0:
+        return None
+    # cell size: the smallest box side, enlarged until the grid is small enough
+    cell = min(half_lat, float(half_lon.min()))
+    cell = max(cell, float(np.sqrt((lat1 - lat0) * (lon1 - lon0) / _MAX_GRID_CELLS)))
+    inv = 1.0 / cell
+    # boxes and points go through the same (monotone) cell formula, floor((x - x0) * inv)
+    # clipped to [-1, top]: a border of empty cells all round catches every point
+    # outside (NaN too: fmax/fmin drop it)
+    n_i = int(np.floor((lat1 - lat0) * inv)) + 1
+    n_j = int(np.floor((lon1 - lon0) * inv)) + 1
+    width = n_j + 2
+    i0 = np.floor((plat - half_lat - lat0) * inv).astype(np.int64) + 1
+    i1 = np.floor((plat + half_lat - lat0) * inv).astype(np.int64) + 1
+    j0 = np.floor((plon - half_lon - lon0) * inv).astype(np.int64) + 1
+    j1 = np.floor((plon + half_lon - lon0) * inv).astype(np.int64) + 1
+    cells: list[np.ndarray] = []
+    for a, b, c, d in zip(i0.tolist(), i1.tolist(), j0.tolist(), j1.tolist(), strict=True):
+        cells.append((np.arange(a, b + 1)[:, None] * width + np.arange(c, d + 1)).ravel())
+    owner = np.repeat(np.arange(plat.size), [x.size for x in cells])
+    cell_of_port = np.concatenate(cells)
+    port_list = owner[np.argsort(cell_of_port, kind="stable")]  # by cell, then port
+    count = np.bincount(cell_of_port, minlength=(n_i + 2) * width)
+    first_entry = np.cumsum(count) - count
+
+    # points outside [-90, 90] x [-180, 180] (or missing) fall in the border; find them
+    # only if there are any
+    lat_lo, lat_hi, lon_lo, lon_hi = la.min(), la.max(), lo.min(), lo.max()
+    clean_range = bool(-90.0 <= lat_lo and lat_hi <= 90.0
+                       and -180.0 <= lon_lo and lon_hi <= 180.0)  # False with a NaN
+
+    def cell_index(x: np.ndarray, x0: float, top: int) -> np.ndarray:
+        # truncation is floor for points inside a box (x >= x0); a point below the grid
+        # may land in its first cells instead of the border: one more point measured
+        buf = np.subtract(x, x0)
+        buf *= inv
+        if clean_range:
+            np.clip(buf, -1.0, float(top), out=buf)
+        else:  # fmax/fmin also send NaN to the border
+            np.fmax(buf, -1.0, out=buf)
+            np.fmin(buf, float(top), out=buf)
+        return buf.astype(np.int64)
+
+    flat = cell_index(la, lat0, n_i)
+    flat *= width
+    flat += cell_index(lo, lon0, n_j)
+    flat += width + 1
+    cnt = count[flat]
+    odd = None
+    if not clean_range:
+        odd = np.abs(la) > 90.0
+        odd |= np.abs(lo) > 180.0
+        odd &= np.isfinite(la) & np.isfinite(lo)
+        if odd.any():
+            cnt[odd] = 0
+        else:
+            odd = None
+    rows = np.flatnonzero(cnt)
+    r1 = c1 = np.zeros(0, dtype=np.int64)
+    d1 = np.zeros(0)
+    if rows.size:
+        flat = flat[rows]
+        c = cnt[rows]
+        if bool((c == 1).all()):  # one port per point, the usual case
+            rep, cand = rows, port_list[first_entry[flat]]
+        else:
+            rep = np.repeat(rows, c)
+            group_start = np.cumsum(c) - c
+            cand = port_list[np.repeat(first_entry[flat], c)
+                             + (np.arange(rep.size) - np.repeat(group_start, c))]
+        d = haversine_km(la[rep], lo[rep], plat[cand], plon[cand])
+        if rep.size == rows.size:
+            r1, c1, d1 = rows, cand, d
+        else:
+            # per point, the first candidate (in port order) at the least distance
+            d_min = np.fmin.reduceat(d, group_start)
+            at_min = np.flatnonzero(d == np.repeat(d_min, c))
+            grp = np.repeat(np.arange(rows.size), c)[at_min]
+            at_min = at_min[np.r_[True, grp[1:] != grp[:-1]]]
+            r1, c1, d1 = rep[at_min], cand[at_min], d[at_min]
+        within = d1 <= max_km
+        r1, c1, d1 = r1[within], c1[within], d1[within]
+    if odd is not None:
+        o = np.flatnonzero(odd)
+        b_o, d_o = _nearest_within(la[o], lo[o], plat, plon, max_km)
+        ok = b_o >= 0
+        r1 = np.r_[r1, o[ok]]
+        c1 = np.r_[c1, b_o[ok]]
+        d1 = np.r_[d1, d_o[ok]]
+        srt = np.argsort(r1, kind="stable")
+        r1, c1, d1 = r1[srt], c1[srt], d1[srt]
+    return r1, c1, d1
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ call at every report. A *stop* starts when the speed drops below ``stop_start_kn
 is part of the call (AIS off at berth is still a call: it is visible, it is not a dark
 port call). Each call gets GFW's confidence level 1-4.
 
-Everything is vectorised over all vessels: one sort by ``(mmsi, timestamp)``, a grid
-search of the nearest port, a forward fill for the hysteresis state, and run-length
-aggregates per call.
+Everything is vectorised over all vessels: one sort by ``(mmsi, timestamp)`` (none for
+a table already in that order), a grid search of the ports near each report
+(:func:`caspian_ais.gaps.ports_within_km`), a forward fill for the hysteresis state over
+the reports near a port only, and run-length aggregates per call.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caspian_ais.gaps import nearest_port_km, port_table, sort_tracks
+from caspian_ais.gaps import port_table, ports_within_km
+from caspian_ais.ordering import SortedTracks, sort_tracks
 from caspian_ais.ports import EXIT_HYSTERESIS_KM
 
 __all__ = ["PORT_CALL_COLUMNS", "detect_port_calls"]
@@ -58,6 +60,57 @@ def _ffill_within(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     idx = np.where(known, np.arange(values.size), 0)
     np.maximum.accumulate(idx, out=idx)
     return values[idx]
+
+
+def _stopped(tracks: pd.DataFrame, st: SortedTracks, near: np.ndarray, sog: np.ndarray,
+             first: np.ndarray, run_start: np.ndarray, stop_start_kn: float,
+             stop_end_kn: float, identity: bool) -> np.ndarray:
+    """Stop state (with hysteresis) at the near rows ``near`` (sorted positions).
+
+    A speed below ``stop_start_kn`` starts a stop, one above ``stop_end_kn`` ends it; in
+    between (or missing) the state carries from the vessel's previous report, from
+    before the run of near rows where needed.
+    """
+    known = (sog < stop_start_kn) | (sog > stop_end_kn) | first
+    value = sog < stop_start_kn
+    open_ = np.flatnonzero(run_start & ~known)
+    if open_.size:
+        value[open_] = _stopped_before(tracks, st, near[open_], stop_start_kn, stop_end_kn,
+                                       identity)
+        known[open_] = True
+    return _ffill_within(value, known)
+
+
+def _stopped_before(tracks: pd.DataFrame, st: SortedTracks, rows: np.ndarray,
+                    stop_start_kn: float, stop_end_kn: float, identity: bool,
+                    max_steps: int = 64) -> np.ndarray:
+    """Stop state carried into sorted rows ``rows`` (which have no known state).
+
+    Steps back to the last report with a known state (a speed outside the hysteresis
+    band, or the vessel's first), ``max_steps`` at a time, then with one forward fill
+    over the whole table for any left.
+    """
+    sog_all = tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
+    code = st.code
+    out = np.zeros(rows.size, dtype=bool)
+    pending = np.arange(rows.size)
+    back = rows - 1  # rows are never a vessel's first, so back >= 0
+    for _ in range(max_steps):
+        j = back[pending]
+        s = sog_all[j if identity else st.order[j]]
+        known = (s < stop_start_kn) | (s > stop_end_kn) | (j == 0)
+        known |= code[j] != code[np.maximum(j - 1, 0)]
+        out[pending[known]] = s[known] < stop_start_kn
+        pending = pending[~known]
+        if pending.size == 0:
+            return out
+        back[pending] -= 1
+    sog_s = sog_all if identity else sog_all[st.order]
+    first = np.ones(sog_s.size, dtype=bool)
+    first[1:] = code[1:] != code[:-1]
+    known_all = (sog_s < stop_start_kn) | (sog_s > stop_end_kn) | first
+    out[pending] = _ffill_within(sog_s < stop_start_kn, known_all)[rows[pending]]
+    return out
 
 
 def _empty() -> pd.DataFrame:
@@ -137,83 +190,96 @@ def detect_port_calls(
         return _empty()
     st = sort_tracks(tracks)
     order = st.order
-    identity = bool(order.size and order[0] == 0 and order[-1] == n - 1
-                    and np.array_equal(order, np.arange(n)))
+    identity = st.presorted
 
-    def col(name: str) -> np.ndarray:
+    def col(name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Column ``name`` as float, at sorted positions ``rows`` (default all)."""
         v = tracks[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        return v if identity else v[order]
+        if rows is None:
+            return v if identity else v[order]
+        return v[rows if identity else order[rows]]
 
     lat, lon = col("lat"), col("lon")
     entry = (np.full(len(ptab), float(entry_radius_km)) if entry_radius_km is not None
              else ptab["area_radius_km"].to_numpy(dtype=np.float64))
     exit_r = entry + float(exit_margin_km)
-    pidx, dist = nearest_port_km(lat, lon, ptab, max_km=float(exit_r.max()))
-    has = pidx >= 0
-    pi0 = np.maximum(pidx, 0)
-    inside = has & (dist <= entry[pi0])
-    outside = ~has | (dist > exit_r[pi0])
-    code = st.code
-    first = np.ones(n, dtype=bool)
-    first[1:] = code[1:] != code[:-1]
-    known = inside | outside | first
-    val = np.where(inside, pidx, -1)
-    state = _ffill_within(val, known)
-    # a row in the hysteresis band of another port than the one carried is outside
-    state = np.where(~known & (state != pidx), -1, state)
-    # runs of constant state within a vessel
-    change = first.copy()
-    change[1:] |= state[1:] != state[:-1]
-    run_start = np.flatnonzero(change)
-    run_state = state[run_start]
-    run_end = np.r_[run_start[1:], n] - 1
-    keep = run_state >= 0
-    f, last, port_i = run_start[keep], run_end[keep], run_state[keep]
-    if f.size == 0:
+    near, p_r, d_r = ports_within_km(lat, lon, ptab, float(exit_r.max()))
+    del lat, lon
+    # Only "near" rows, within the exit radius of their nearest port, can belong to a
+    # call: every other row is outside (state -1). The state machine runs on near rows
+    # alone (index k: sorted position near[k]); the rows between them are outside.
+    within = d_r <= exit_r[p_r]
+    near, p_r, d_r = near[within], p_r[within], d_r[within]
+    if near.size == 0:
         return _empty()
-    t = st.t_ns
+    m = near.size
+    code, t = st.code, st.t_ns
+    # first row of its vessel: the vessels' first rows, looked up among the near rows
+    v_first, _ = st.vessel_bounds()
+    at = np.minimum(np.searchsorted(near, v_first), m - 1)
+    first_r = np.zeros(m, dtype=bool)
+    first_r[at[near[at] == v_first]] = True
+    # first of a run of consecutive near rows: the row before it is outside (or none)
+    run_start = np.ones(m, dtype=bool)
+    run_start[1:] = near[1:] != near[:-1] + 1
+    inside = d_r <= entry[p_r]
+    known = inside | first_r  # (an outside row is known too; none is near)
+    # hysteresis: a row in the band carries the state of the last known row, which
+    # is the outside row before its run when its run has none (state -1)
+    state = _ffill_within(np.where(inside, p_r, -1), known | run_start)
+    # a row in the hysteresis band of another port than the one carried is outside
+    state = np.where(~known & (state != p_r), -1, state)
+    # runs of constant state within a vessel (a run of near rows ends at an outside row)
+    change = first_r | run_start
+    change[1:] |= state[1:] != state[:-1]
+    run_first = np.flatnonzero(change)
+    run_state = state[run_first]
+    run_last = np.r_[run_first[1:], m] - 1
+    keep = run_state >= 0
+    kf, kl, port_i = run_first[keep], run_last[keep], run_state[keep]
+    if kf.size == 0:
+        return _empty()
+    f, last = near[kf], near[kl]  # sorted positions of each call's first and last row
     max_tr = int(max_transition_h * _NS_PER_H)
-    prev_ok = (f > 0) & ~first[f]
+    # the report before the first in-port report (outside when not a near row)
     pf = np.maximum(f - 1, 0)
-    entry_seen = prev_ok & (state[pf] != port_i) & (t[f] - t[pf] <= max_tr)
+    prev_ok = (f > 0) & ~first_r[kf]
+    state_pf = np.where(run_start[kf], -1, state[np.maximum(kf - 1, 0)])
+    entry_seen = prev_ok & (state_pf != port_i) & (t[f] - t[pf] <= max_tr)
+    # the report after the last one
     nl = np.minimum(last + 1, n - 1)
-    next_ok = (last < n - 1) & ~first[nl]
-    exit_seen = next_ok & (state[nl] != port_i) & (t[nl] - t[last] <= max_tr)
+    next_ok = (last < n - 1) & (code[nl] == code[np.maximum(nl - 1, 0)])
+    kn = np.minimum(kl + 1, m - 1)
+    state_nl = np.where((kl + 1 < m) & (near[kn] == last + 1), state[kn], -1)
+    exit_seen = next_ok & (state_nl != port_i) & (t[nl] - t[last] <= max_tr)
     # intervals inside a call: between consecutive rows of the same run
-    in_run = np.zeros(n, dtype=bool)  # row i and i+1 in the same call
-    dt = np.zeros(n, dtype=np.int64)
-    dt[:-1] = t[1:] - t[:-1]
-    seg = np.zeros(n, dtype=bool)
-    seg[:-1] = ~change[1:] & (state[:-1] >= 0)
-    in_run[:] = seg
-    run_of_row = np.cumsum(change) - 1  # run index of each row
-    call_of_run = np.full(run_start.size, -1, dtype=np.int64)
-    call_of_run[np.flatnonzero(keep)] = np.arange(f.size)
-    call_row = call_of_run[run_of_row]
-    nc = f.size
-    gap_ns = np.where(in_run, dt, 0)
+    nc = kf.size
+    call_of_run = np.full(run_first.size, -1, dtype=np.int64)
+    call_of_run[np.flatnonzero(keep)] = np.arange(nc)
+    call_row = call_of_run[np.cumsum(change) - 1]  # call of each near row, or -1
+    ir = np.flatnonzero(~change[1:] & (state[:-1] >= 0))  # k and k + 1 in one call
+    x = near[ir]
+    dt = t[x + 1] - t[x]  # near[ir + 1] is x + 1: the same call
+    call_ir = call_row[ir]
     max_gap = np.zeros(nc, dtype=np.int64)
-    np.maximum.at(max_gap, call_row[in_run], gap_ns[in_run])
+    np.maximum.at(max_gap, call_ir, dt)
     gap_seen = max_gap >= int(in_port_gap_h * _NS_PER_H)
     # stops with hysteresis
     stop_ns: np.ndarray
     if "sog_kn" in tracks:
-        sog = col("sog_kn")
-        s_known = (sog < stop_start_kn) | (sog > stop_end_kn) | first
-        stopped = _ffill_within(np.where(sog < stop_start_kn, 1, 0), s_known).astype(bool)
+        sog = col("sog_kn", near)
         stop_start = np.zeros(nc, dtype=bool)
-        rows = np.flatnonzero((call_row >= 0) & (sog < stop_start_kn))
-        stop_start[np.unique(call_row[rows])] = True
-        sdt = np.where(in_run & stopped, dt, 0)
-        stop_ns = np.bincount(call_row[in_run], weights=sdt[in_run], minlength=nc)
+        stop_start[call_row[(call_row >= 0) & (sog < stop_start_kn)]] = True
+        stopped = _stopped(tracks, st, near, sog, first_r, run_start, stop_start_kn,
+                           stop_end_kn, identity)
+        sdt = np.where(stopped[ir], dt, 0)
+        stop_ns = np.bincount(call_ir, weights=sdt, minlength=nc)
     else:
         stop_start = np.zeros(nc, dtype=bool)
         stop_ns = np.zeros(nc)
     stop_seen = stop_start
     n_pos = last - f + 1
-    dmin = np.full(nc, np.inf)
-    rows = np.flatnonzero(call_row >= 0)
-    np.minimum.at(dmin, call_row[rows], dist[rows])
+    dmin = np.minimum.reduceat(d_r, run_first)[keep]  # runs are contiguous near rows
     sg = stop_seen | gap_seen
     conf = np.where(entry_seen & exit_seen & sg, 4,
                     np.where((entry_seen | exit_seen) & sg, 3, np.where(sg, 2, 1)))
@@ -248,9 +314,8 @@ def detect_port_calls(
         "max_gap_h": max_gap / _NS_PER_H,
     })
     if "draught_m" in tracks:
-        dr = col("draught_m")
-        out["start_draught_m"] = dr[f]
-        out["end_draught_m"] = dr[last]
+        out["start_draught_m"] = col("draught_m", f)
+        out["end_draught_m"] = col("draught_m", last)
     else:
         out["start_draught_m"] = np.nan
         out["end_draught_m"] = np.nan

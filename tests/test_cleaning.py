@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -226,3 +228,61 @@ def test_timestamp_ns_converts_every_unit(unit: str) -> None:
     expected = pd.Timestamp("2022-09-01T00:00:01Z").value
     assert timestamp_ns(t)[0] == expected
     assert timestamp_ns(t.dt.tz_localize("UTC"))[0] == expected
+
+
+def _every_step(mmsi: np.ndarray, t_ns: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                max_kmh: float, tolerance_km: float,
+                step_speed: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass measured on every step (no bound, as before the shortcut)."""
+    i = np.arange(mmsi.size - 1)
+    return step_speed(i, i + 1)
+
+
+def _every_vessel(mmsi: np.ndarray, bad: np.ndarray, v: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All rows in the passes (no selection of the vessels with a jump)."""
+    return np.arange(mmsi.size), bad, v
+
+
+def jumpy_tracks(seed: int, *, grouped: bool = True) -> tuple[np.ndarray, ...]:
+    """Sorted multi-vessel columns with spikes, teleports, ties, jitter and edge speeds."""
+    rng = np.random.default_rng(seed)
+    n_vessels = int(rng.integers(1, 7))
+    cols: list[tuple[np.ndarray, ...]] = []
+    for k in range(n_vessels):
+        n = int(rng.integers(1, 80))
+        step_s = rng.choice([0, 1, 10, 60, 600], n).astype(np.int64)
+        t = T0.value + np.cumsum(step_s) * 10**9
+        speed_kn = rng.choice([0.0, 5.0, 20.0, 49.9, 50.0, 50.1, 300.0], n)
+        dist_km = speed_kn * KM_PER_NM * step_s / 3600.0
+        dist_km += rng.choice([0.0, 0.3, 0.5, 0.50001, 2.0], n) * (rng.random(n) < 0.2)
+        lat = 42.0 + np.cumsum(dist_km) / 111.19508
+        lon = 50.0 + rng.normal(0.0, 1e-4, n) * (rng.random(n) < 0.3)
+        spike = rng.random(n) < 0.08
+        lat[spike] += rng.choice([1.0, 4.0, -3.0], int(spike.sum()))
+        if rng.random() < 0.3 and n > 10:  # a teleported stretch
+            a = int(rng.integers(1, n - 5))
+            lat[a : a + int(rng.integers(1, 5))] += 5.0
+        lat[rng.random(n) < 0.02] = np.nan
+        cols.append((np.full(n, 273_000_001 + k, dtype=np.int64), t, lat, lon))
+    mmsi, t, lat, lon = (np.concatenate(c) for c in zip(*cols, strict=True))
+    if not grouped and mmsi.size > 4:  # one MMSI in two runs: the selection must not apply
+        mmsi[-(mmsi.size // 3):] = 273_000_001
+    return mmsi, t, lat, lon
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), grouped=st.booleans())
+def test_jump_shortcuts_change_nothing(seed: int, grouped: bool) -> None:
+    from unittest import mock
+
+    from caspian_ais import cleaning
+
+    cols = jumpy_tracks(seed, grouped=grouped)
+    got = find_position_jumps(*cols)
+    with mock.patch.object(cleaning, "_first_steps", _every_step), \
+            mock.patch.object(cleaning, "_vessels_with_jumps", _every_vessel):
+        ref = find_position_jumps(*cols)
+    assert np.array_equal(got[0], ref[0])
+    assert np.array_equal(got[1], ref[1], equal_nan=True)

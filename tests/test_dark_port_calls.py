@@ -123,6 +123,21 @@ def test_round_trip_from_the_same_port_is_not_a_dark_call() -> None:
     assert len(detect_dark_port_calls(g, ports=PORTS, port_calls=other)) == 1
 
 
+def test_open_gaps_with_port_calls() -> None:
+    # an open gap (no end time) next to visible calls used to break the look-up of the
+    # call after each gap
+    g = frame(gap(20, 30, 48), gap(20, 30, 24, gid="g2"))
+    g.loc[1, ["end_time", "end_lat", "end_lon"]] = [pd.NaT, np.nan, np.nan]
+    g.loc[1, "is_closed"] = False
+    calls = pd.DataFrame({"mmsi": [273000001] * 2, "port": ["Q", "P"],
+                          "start_time": pd.to_datetime([T0 - pd.Timedelta(days=2),
+                                                        T0 + pd.Timedelta(hours=50)]),
+                          "end_time": pd.to_datetime([T0 - pd.Timedelta(hours=3),
+                                                      T0 + pd.Timedelta(hours=60)])})
+    out = detect_dark_port_calls(g, ports=PORTS, port_calls=calls)
+    assert out["gap_id"].tolist() == ["g1"]
+
+
 def test_canal_route_is_longer_than_great_circle() -> None:
     p = load_ports()
     ast = p[p["port"] == "Astrakhan"].iloc[0]

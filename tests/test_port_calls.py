@@ -131,3 +131,114 @@ def test_empty() -> None:
     c = detect_port_calls(visit([10], [5]).iloc[:0], PORTS)
     assert c.empty and tuple(c.columns) == PORT_CALL_COLUMNS
     assert detect_port_calls(visit([100, 100], [5, 5]), PORTS).empty
+
+
+def _reference_calls(tracks: pd.DataFrame, ports: pd.DataFrame, *, entry_km: float = 3.0,
+                     exit_margin_km: float = 1.0, stop_start_kn: float = 0.2,
+                     stop_end_kn: float = 0.5, in_port_gap_h: float = 4.0,
+                     max_transition_h: float = 4.0) -> pd.DataFrame:
+    """The port-call state machine over every row, as a plain reference."""
+    from caspian_ais.gaps import nearest_port_km
+
+    h = 3_600_000_000_000
+    t_all = tracks["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None)
+    t_all = t_all.to_numpy().view("int64")
+    order = np.lexsort((t_all, tracks["mmsi"].to_numpy()))
+    mmsi = tracks["mmsi"].to_numpy()[order]
+    t = t_all[order]
+    lat, lon = tracks["lat"].to_numpy()[order], tracks["lon"].to_numpy()[order]
+    sog = tracks["sog_kn"].to_numpy()[order]
+    n = mmsi.size
+    entry = np.full(len(ports), entry_km)
+    exit_r = entry + exit_margin_km
+    pidx, dist = nearest_port_km(lat, lon, ports, max_km=float(exit_r.max()))
+    has = pidx >= 0
+    p0 = np.maximum(pidx, 0)
+    inside = has & (dist <= entry[p0])
+    outside = ~has | (dist > exit_r[p0])
+    first = np.r_[True, mmsi[1:] != mmsi[:-1]]
+
+    def ffill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+        return values[np.maximum.accumulate(np.where(known, np.arange(values.size), 0))]
+
+    known = inside | outside | first
+    state = ffill(np.where(inside, pidx, -1), known)
+    state = np.where(~known & (state != pidx), -1, state)
+    s_known = (sog < stop_start_kn) | (sog > stop_end_kn) | first
+    stopped = ffill(sog < stop_start_kn, s_known)
+    rows = []
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and not first[j + 1] and state[j + 1] == state[i]:
+            j += 1
+        if state[i] >= 0:
+            p = state[i]
+            entry_seen = (i > 0 and not first[i] and state[i - 1] != p
+                          and t[i] - t[i - 1] <= max_transition_h * h)
+            exit_seen = (j < n - 1 and not first[j + 1] and state[j + 1] != p
+                         and t[j + 1] - t[j] <= max_transition_h * h)
+            dt = t[i + 1 : j + 1] - t[i:j]
+            max_gap = int(dt.max()) if dt.size else 0
+            stop_ns = float(dt[stopped[i:j]].sum()) if dt.size else 0.0
+            rows.append({
+                "mmsi": int(mmsi[i]), "port": ports["port"].iloc[p],
+                "entry_seen": bool(entry_seen), "exit_seen": bool(exit_seen),
+                "stop_seen": bool((sog[i : j + 1] < stop_start_kn).any()),
+                "gap_seen": max_gap >= in_port_gap_h * h, "n_positions": j - i + 1,
+                "min_distance_km": float(dist[i : j + 1].min()), "stop_h": stop_ns / h,
+                "max_gap_h": max_gap / h,
+            })
+        i = j + 1
+    return pd.DataFrame(rows)
+
+
+def wandering(seed: int) -> pd.DataFrame:
+    """Vessels drifting in and out of P and Q across both radii, speeds in the stop band."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(int(rng.integers(1, 6))):
+        n = int(rng.integers(1, 300))
+        port_lat = rng.choice([0.0, 1.0])
+        d_km = np.abs(np.cumsum(rng.choice([-1.5, -0.5, 0.0, 0.5, 1.5], n))) + rng.random()
+        d_km = np.minimum(d_km, 12.0)
+        sog = rng.choice([0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 5.0, np.nan], n)
+        if rng.random() < 0.3:  # a long stretch with no speed at all
+            a = int(rng.integers(0, n))
+            sog[a : a + 100] = np.nan
+        step_h = rng.choice([0.05, 0.5, 3.0, 5.0], n)
+        parts.append(pd.DataFrame({
+            "mmsi": np.full(n, 273_000_001 + k, dtype=np.int64),
+            "timestamp": T0 + pd.to_timedelta(np.cumsum(step_h), unit="h"),
+            "lat": port_lat + d_km / KM_PER_DEG * rng.choice([-1, 1]),
+            "lon": rng.normal(0.0, 0.001, n),
+            "sog_kn": sog,
+        }))
+    t = pd.concat(parts, ignore_index=True)
+    return t.sample(frac=1.0, random_state=seed) if seed % 2 else t
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_matches_the_reference_state_machine(seed: int) -> None:
+    t = wandering(seed)
+    got = detect_port_calls(t, PORTS, min_confidence=1)
+    ref = _reference_calls(t, PORTS)
+    cols = ["mmsi", "port", "entry_seen", "exit_seen", "stop_seen", "gap_seen",
+            "n_positions", "min_distance_km", "stop_h", "max_gap_h"]
+    if ref.empty:
+        assert got.empty
+        return
+    pd.testing.assert_frame_equal(got[cols], ref[cols], check_dtype=False)
+
+
+def test_stop_state_carried_from_far_back() -> None:
+    # the vessel stops far out, then drifts in with no speed for a long while: the stop
+    # state comes from before the run of reports near the port (over 64 reports back)
+    n = 200
+    d_km = np.r_[np.full(150, 20.0), np.full(n - 150, 1.0)]
+    sog = np.r_[0.1, np.full(n - 1, np.nan)]
+    t = visit(list(d_km), list(sog), step_h=0.01)
+    c = detect_port_calls(t, PORTS, min_confidence=1)
+    ref = _reference_calls(t, PORTS)
+    assert ref.iloc[0]["stop_h"] > 0
+    assert c.iloc[0]["stop_h"] == ref.iloc[0]["stop_h"]

@@ -1,0 +1,171 @@
+"""Tests of caspian_ais.ordering: the package's one (mmsi, timestamp) sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from caspian_ais import gaps
+from caspian_ais.ordering import (
+    SortedTracks,
+    mmsi_time_order,
+    order_ties_by_position,
+    sort_mmsi_time,
+    sort_tracks,
+    take_rows,
+    vessel_codes,
+)
+
+NAT = np.iinfo(np.int64).min
+T0 = pd.Timestamp("2023-06-01T00:00:00Z").value
+
+
+def grouped(rng: np.random.Generator, n_vessels: int, per: int, *, unit_ns: int = 10**9,
+            disorder: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by vessel (vessels in random order), a few reports out of order."""
+    mmsi = np.repeat(200_000_000 + rng.choice(600_000_000, n_vessels, replace=False), per)
+    t = T0 + np.tile(np.arange(per), n_vessels) * 10 * unit_ns
+    t += rng.integers(0, 5, t.size) * unit_ns  # some equal timestamps
+    swap = rng.random(t.size - 1) < disorder
+    i = np.flatnonzero(swap)
+    t[i], t[i + 1] = t[i + 1].copy(), t[i].copy()
+    return mmsi, t
+
+
+def check(st_: SortedTracks, mmsi: np.ndarray, t: np.ndarray) -> None:
+    ref = np.lexsort((np.arange(mmsi.size), t, mmsi))
+    assert np.array_equal(st_.order, ref)
+    assert np.array_equal(st_.mmsis, np.unique(mmsi))
+    assert np.array_equal(st_.mmsis[st_.code], mmsi[ref])
+    assert np.array_equal(st_.t_ns, t[ref])
+    assert np.all(np.diff(st_.key) >= 0)
+    if st_.exact:
+        expect = st_.code * st_.stride + (st_.t_ns - st_.t0_ns) // st_.unit_ns
+        assert np.array_equal(st_.key, expect)
+
+
+@pytest.mark.parametrize("layout", ["grouped", "shuffled", "sorted", "one_vessel"])
+@pytest.mark.parametrize("unit_ns", [10**9, 10**6, 1])
+def test_sort_matches_lexsort(layout: str, unit_ns: int) -> None:
+    rng = np.random.default_rng(7)
+    mmsi, t = grouped(rng, 40, 300, unit_ns=unit_ns)
+    if layout == "shuffled":
+        p = rng.permutation(mmsi.size)
+        mmsi, t = mmsi[p], t[p]
+    elif layout == "sorted":
+        o = np.lexsort((t, mmsi))
+        mmsi, t = mmsi[o], t[o]
+    elif layout == "one_vessel":
+        mmsi = np.full(t.size, 273000001)
+    st_ = sort_mmsi_time(mmsi, t)
+    check(st_, mmsi, t)
+    assert st_.presorted == (layout == "sorted")
+
+
+def test_key_of_a_sorted_input_equals_the_key_of_the_sort() -> None:
+    rng = np.random.default_rng(3)
+    mmsi, t = grouped(rng, 30, 200)
+    a = sort_mmsi_time(mmsi, t)
+    b = sort_mmsi_time(mmsi[a.order], t[a.order])  # already sorted: key built lazily
+    assert b.presorted and not a.presorted
+    assert np.array_equal(a.key, b.key)
+    assert (a.unit_ns, a.stride, a.t0_ns, a.exact) == (b.unit_ns, b.stride, b.t0_ns, b.exact)
+    assert np.array_equal(a.code, b.code) and np.array_equal(a.mmsis, b.mmsis)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300), n_vessels=st.integers(1, 9),
+       span=st.sampled_from([5, 10**3, 10**9, 10**12, 2**61]))
+def test_sort_any_input(seed: int, n: int, n_vessels: int, span: int) -> None:
+    rng = np.random.default_rng(seed)
+    mmsi = rng.integers(200_000_000, 200_000_000 + n_vessels, n)
+    t = rng.integers(-span, span, n) if span < 2**61 else rng.integers(-2**61, 2**61, n)
+    check(sort_mmsi_time(mmsi, t), mmsi, t)
+
+
+def test_nat_raises_but_order_handles_it() -> None:
+    mmsi = np.array([2, 1, 2, 1])
+    t = np.array([5, NAT, 1, 3])
+    with pytest.raises(ValueError, match="clean"):
+        sort_mmsi_time(mmsi, t)
+    assert mmsi_time_order(mmsi, t).tolist() == [1, 3, 2, 0]
+
+
+def test_order_ties_by_position_matches_lexsort() -> None:
+    rng = np.random.default_rng(11)
+    n = 3000
+    mmsi = rng.integers(0, 5, n) + 273_000_000
+    t = rng.integers(0, 50, n) * 10**9
+    lat = rng.choice([40.0, 40.5, np.nan], n)
+    lon = rng.choice([50.0, 49.0, np.nan], n)
+    got = mmsi_time_order(mmsi, t, lat, lon)
+    ref = np.lexsort((np.nan_to_num(lon, nan=999.0), np.nan_to_num(lat, nan=999.0), t, mmsi))
+    assert np.array_equal(got, ref)
+    st_ = sort_mmsi_time(mmsi, t)
+    assert np.array_equal(order_ties_by_position(st_, lat, lon), ref)
+    # NaT: the lexsort fallback, same order
+    t2 = t.copy()
+    t2[::7] = NAT
+    ref2 = np.lexsort((np.nan_to_num(lon, nan=999.0), np.nan_to_num(lat, nan=999.0), t2, mmsi))
+    assert np.array_equal(mmsi_time_order(mmsi, t2, lat, lon), ref2)
+
+
+@pytest.mark.parametrize("runs", [True, False])
+def test_vessel_codes_runs_and_hash(runs: bool) -> None:
+    rng = np.random.default_rng(5)
+    m = rng.integers(200_000_000, 200_000_050, 2000)
+    if runs:
+        m = np.sort(m)[::-1].copy()
+    codes, mmsis = vessel_codes(m)
+    uniq, inverse = np.unique(m, return_inverse=True)
+    assert np.array_equal(mmsis, uniq) and np.array_equal(codes, inverse)
+
+
+def test_gaps_exports_the_same_sort() -> None:
+    assert gaps.sort_tracks is sort_tracks
+    assert gaps.SortedTracks is SortedTracks
+
+
+def frame(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({
+        "mmsi": np.arange(n, dtype=np.int64),
+        "timestamp": pd.to_datetime(T0 + np.arange(n) * 10**9, utc=True),
+        "lat": rng.random(n),
+        "name": pd.array([None if i % 7 == 0 else f"v{i % 13}" for i in range(n)], dtype="str"),
+        "imo": pd.array([None if i % 5 == 0 else i for i in range(n)], dtype="Int64"),
+        "flag": pd.Categorical(rng.choice(["IR", "RU"], n)),
+        "ok": rng.random(n) > 0.5,
+    })
+    df.attrs["note"] = "kept"
+    return df
+
+
+@pytest.mark.parametrize("pattern", ["blocks", "scattered", "identity", "empty"])
+def test_take_rows_equals_take(pattern: str) -> None:
+    n = 20_000
+    df = frame(n)
+    rng = np.random.default_rng(2)
+    if pattern == "blocks":  # a few long runs: strings by zero-copy slices
+        rows = np.r_[np.arange(12_000, 20_000), np.arange(5, 11_990)]
+    elif pattern == "scattered":
+        rows = rng.permutation(n)[: n // 2]
+    elif pattern == "identity":
+        rows = np.arange(n)
+    else:
+        rows = np.zeros(0, dtype=np.int64)
+    got = take_rows(df, rows)
+    pd.testing.assert_frame_equal(got, df.take(rows).reset_index(drop=True))
+    assert got.attrs == df.attrs
+    if pattern == "blocks":
+        assert got["name"].array.__arrow_array__().num_chunks == 2
+
+
+def test_take_rows_duplicate_column_names() -> None:
+    df = frame(5000)
+    df.columns = ["a", "a", "b", "c", "a", "d", "e"]
+    rows = np.r_[np.arange(2500, 5000), np.arange(0, 2500)]
+    pd.testing.assert_frame_equal(take_rows(df, rows), df.take(rows).reset_index(drop=True))
