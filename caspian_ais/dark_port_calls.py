@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from caspian_ais.gaps import nearest_port_km, port_table
-from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.geodesy import KM_PER_NM, angle_diff_deg, bearing_deg, haversine_km
 
 __all__ = ["DARK_PORT_CALL_COLUMNS", "detect_dark_port_calls", "route_km"]
 
@@ -140,19 +140,6 @@ def _ns(s: pd.Series) -> np.ndarray:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     return pd.to_datetime(s).to_numpy(dtype="datetime64[ns]").view(np.int64)
-
-
-def _bearing_deg(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-                 ) -> np.ndarray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(lon2 - lon1)
-    y = np.sin(dl) * np.cos(p2)
-    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
-    return np.degrees(np.arctan2(y, x)) % 360.0
-
-
-def _angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def _vessel_speed(tracks: pd.DataFrame | None, mmsi: np.ndarray, *, moving_min_kn: float,
@@ -405,10 +392,10 @@ def detect_dark_port_calls(
                 else np.full(rows.size, np.nan))
 
     dchange = gcol("end_draught_m") - gcol("start_draught_m")
-    b_in = _bearing_deg(slat[rows], slon[rows], plat[pair_p], plon[pair_p])
-    b_out = _bearing_deg(plat[pair_p], plon[pair_p], elat[rows], elon[rows])
-    to_port = _angle_diff(gcol("start_cog_deg"), b_in) <= heading_tolerance_deg
-    from_port = _angle_diff(gcol("end_cog_deg"), b_out) <= heading_tolerance_deg
+    b_in = bearing_deg(slat[rows], slon[rows], plat[pair_p], plon[pair_p])
+    b_out = bearing_deg(plat[pair_p], plon[pair_p], elat[rows], elon[rows])
+    to_port = angle_diff_deg(gcol("start_cog_deg"), b_in) <= heading_tolerance_deg
+    from_port = angle_diff_deg(gcol("end_cog_deg"), b_out) <= heading_tolerance_deg
     conf = (0.5 + 0.2 * (np.abs(dchange) >= min_draught_change_m) + 0.1 * to_port
             + 0.1 * from_port + 0.1 * (n_cand == 1) - 0.1 * (rank > 1))
     conf = np.clip(conf, 0.0, 1.0)

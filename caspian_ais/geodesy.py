@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EARTH_RADIUS_KM", "KM_PER_NM", "distance_bound_km", "haversine_km",
-           "knots_from_km_h"]
+__all__ = ["EARTH_RADIUS_KM", "KM_PER_NM", "angle_diff_deg", "bearing_deg",
+           "distance_bound_km", "haversine_km", "knots_from_km_h"]
 
 EARTH_RADIUS_KM: float = 6371.0088
 #: One international nautical mile in kilometres.
@@ -68,3 +68,32 @@ def distance_bound_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike,
 def knots_from_km_h(km_per_h: ArrayLike) -> np.ndarray:
     """Convert km/h to knots."""
     return np.asarray(km_per_h, dtype="float64") / KM_PER_NM
+
+
+def bearing_deg(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike
+                ) -> np.ndarray:
+    """Initial great-circle bearing from point 1 to point 2, degrees true in [0, 360).
+
+    Examples
+    --------
+    >>> round(float(bearing_deg(45.0, 50.0, 46.0, 50.0)), 6)   # due north
+    0.0
+    """
+    p1 = np.radians(np.asarray(lat1, dtype="float64"))
+    p2 = np.radians(np.asarray(lat2, dtype="float64"))
+    dl = np.radians(np.asarray(lon2, dtype="float64") - np.asarray(lon1, dtype="float64"))
+    y = np.sin(dl) * np.cos(p2)
+    x = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
+    return np.degrees(np.arctan2(y, x)) % 360.0
+
+
+def angle_diff_deg(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """Absolute difference of two directions, degrees in [0, 180].
+
+    Examples
+    --------
+    >>> float(angle_diff_deg(350.0, 10.0))
+    20.0
+    """
+    d = np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64")
+    return np.abs((d + 180.0) % 360.0 - 180.0)

@@ -42,8 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from caspian_ais.dark_port_calls import _angle_diff, _bearing_deg
-from caspian_ais.geodesy import KM_PER_NM, haversine_km
+from caspian_ais.geodesy import KM_PER_NM, angle_diff_deg, bearing_deg, haversine_km
 
 __all__ = ["RENDEZVOUS_COLUMNS", "VISIBLE_COLUMNS", "detect_dark_rendezvous", "merge_visible",
            "vessel_speeds_kn", "visible_side"]
@@ -108,7 +107,7 @@ def _course_ok(cog_deg: np.ndarray, sog_kn: np.ndarray, distance_km: np.ndarray,
         tested = (sog_kn >= min_sog_kn) & np.isfinite(cog_deg) & (distance_km > min_distance_km)
     if not tested.any():
         return np.ones(len(cog_deg), dtype=bool)
-    return ~tested | (_angle_diff(cog_deg, bearing_deg) <= max_offset_deg)
+    return ~tested | (angle_diff_deg(cog_deg, bearing_deg) <= max_offset_deg)
 
 
 def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
@@ -431,10 +430,10 @@ def detect_dark_rendezvous(
             jk = j[k]
             good[k] = (
                 _course_ok(gcog0[jk], gsog0[jk], d_off[k],
-                           _bearing_deg(glat0[jk], glon0[jk], llat[k], llon[k]),
+                           bearing_deg(glat0[jk], glon0[jk], llat[k], llon[k]),
                            max_course_offset_deg, course_min_sog_kn, course_min_distance_km)
                 & _course_ok(gcog1[jk], gsog1[jk], d_on[k],
-                             _bearing_deg(llat[k], llon[k], glat1[jk], glon1[jk]),
+                             bearing_deg(llat[k], llon[k], glat1[jk], glon1[jk]),
                              max_course_offset_deg, course_min_sog_kn,
                              course_min_distance_km))
         if good.any():
