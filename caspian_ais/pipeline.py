@@ -371,7 +371,7 @@ def sts_per_vessel(tracks: pd.DataFrame, ledger: pd.DataFrame | None, ports: pd.
     speeds, IMO-MMSI pairs).
     """
     from caspian_ais.encounters import encounter_samples
-    from caspian_ais.identity import ANOMALY_KINDS, detect_identity_anomalies, raw_from_ledger
+    from caspian_ais.identity import ANOMALY_KINDS, detect_identity_anomalies
     from caspian_ais.rendezvous import vessel_speeds_kn, visible_side
 
     opts = sts_options_by_table(options)
@@ -393,8 +393,9 @@ def sts_per_vessel(tracks: pd.DataFrame, ledger: pd.DataFrame | None, ports: pd.
     per_vessel = tuple(k for k in ANOMALY_KINDS if k in want and k not in CROSS_VESSEL_KINDS)
     if want - set(ANOMALY_KINDS):
         per_vessel = tuple(kinds or ())  # let the detector name the unknown kinds
-    anomalies = detect_identity_anomalies(raw_from_ledger(tracks, ledger), ports,
-                                          kinds=per_vessel, **ia)
+    # the raw positions are the cleaned tracks plus the ledger's rows (raw_from_ledger),
+    # merged inside the detector without building that table
+    anomalies = detect_identity_anomalies(tracks, ports, ledger=ledger, kinds=per_vessel, **ia)
     return {
         "loitering": loitering,
         "identity_anomalies": anomalies,

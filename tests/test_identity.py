@@ -318,3 +318,178 @@ def test_simulated_spoof_entered_across_a_silence() -> None:
     assert got["end_time"].iat[0] == false["timestamp"].max()
     off = detect_identity_anomalies(raw, dr_offset_min_km=None)
     assert off[off["mmsi"] == e.mmsi]["kind"].tolist() == ["position_jump"]
+
+
+# ---- the fast paths give exactly what the plain computations give ----------------------
+
+
+def test_candidate_steps_keep_every_step_the_exact_tests_keep() -> None:
+    """The cheap bounds only drop steps that cannot be impossible or offset."""
+    from caspian_ais.identity import _candidate_steps, _dr_residual, _step
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    m = np.repeat(np.arange(20, dtype=np.int64) + SHIP, n // 20)
+    dt_s = rng.choice([0, 10, 60, 900, 3600, 6 * 3600], n, p=[0.05, 0.3, 0.5, 0.05, 0.05, 0.05])
+    dt_s = dt_s * rng.uniform(0.5, 1.5, n)
+    t = (np.cumsum(dt_s) * 1e9).astype(np.int64)
+    heading = rng.uniform(0, 2 * np.pi, n)
+    step_deg = rng.uniform(0, 15, n) * 1.852 * KM_LAT * dt_s / 3600  # 0-15 kn
+    lat = LAT + np.cumsum(step_deg * np.cos(heading))
+    lon = LON + np.cumsum(step_deg * np.sin(heading))
+    jump = rng.random(n) < 0.01
+    lat[jump] += rng.uniform(-1, 1, jump.sum())
+    sog = np.round(rng.uniform(0, 25, n), 1)
+    sog[rng.random(n) < 0.05] = np.nan
+    cog = rng.uniform(0, 360, n)
+    a, b = np.arange(n - 1), np.arange(1, n)
+    same = m[a] == m[b]
+    _, _, unexplained = _dr_residual(lat, lon, t, sog, cog, a, b, 2.0)
+    with np.errstate(invalid="ignore"):
+        offset = np.flatnonzero((unexplained >= 15.0) & same)
+    assert len(offset)
+    for max_kn, tol_km, soft_kmh in [(30.0, 1.0, 20.0), (15.0, 0.0, np.inf), (30.0, -1.0, -5.0)]:
+        max_kmh = max_kn * 1.852
+        bad, _ = _step(lat, lon, t, a, b, max_kmh, tol_km, np.full(n - 1, soft_kmh))
+        ck, dk = _candidate_steps(m, t, lat, lon, sog, max_kmh=max_kmh, tol_km=tol_km,
+                                  soft_lb_kmh=min(max_kmh, soft_kmh), dr_offset_min_km=15.0,
+                                  dr_min_sog_kn=2.0)
+        assert dk is not None
+        assert (bad & same).any()
+        assert set(np.flatnonzero(bad & same)) <= set(ck.tolist())
+        assert set(offset.tolist()) <= set(dk.tolist())
+        if soft_kmh == 20.0:  # and they do rule most steps out
+            assert len(ck) < n // 4 and len(dk) < n // 4
+
+
+@pytest.mark.parametrize("tolerance_km", [2.0, 0.0])
+def test_land_grid_is_the_point_in_polygon_test(tolerance_km: float) -> None:
+    import shapely
+
+    from caspian_ais.identity import _GRID_DEG, CASPIAN_BBOX, _land_grid, _on_land
+    from caspian_ais.water import navigable_water, on_water
+
+    rng = np.random.default_rng(3)
+    shore = shapely.get_coordinates(navigable_water(tolerance_km, True).boundary)
+    k = rng.integers(0, len(shore), 20_000)
+    _, lon0, lat0, nx, ny = _land_grid(tolerance_km)
+    lat = np.r_[rng.uniform(34.0, 49.5, 30_000), shore[k, 1] + rng.normal(0, 0.005, len(k)),
+                shore[:, 1], lat0 + rng.integers(0, ny, 5000) * _GRID_DEG, 35.5, 48.0]
+    lon = np.r_[rng.uniform(44.0, 57.5, 30_000), shore[k, 0] + rng.normal(0, 0.005, len(k)),
+                shore[:, 0], lon0 + rng.integers(0, nx, 5000) * _GRID_DEG, 45.5, 56.0]
+    x0, y0, x1, y1 = CASPIAN_BBOX
+    box = (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+    want = np.zeros(len(lat), dtype=bool)
+    want[box] = ~on_water(lat[box], lon[box], tolerance_km=tolerance_km, include_canal=True)
+    assert want.any() and (~want).any()
+    np.testing.assert_array_equal(_on_land(lat, lon, tolerance_km), want)
+
+
+def test_vessel_quantile_is_pandas_groupby_quantile() -> None:
+    from caspian_ais.identity import _vessel_quantile
+
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(1, 200, 40)
+    m = np.repeat(SHIP + np.arange(40), sizes)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    tenths = np.round(rng.uniform(0, 25, len(m)), 1)
+    for v in (tenths, tenths + rng.normal(0, 1e-3, len(m))):  # counted, then by pandas
+        v = v.copy()
+        v[rng.random(len(m)) < 0.1] = np.nan
+        v[:sizes[0]] = 0.5  # a vessel without speeds above 1 kn
+        for q in (0.95, 0.5, 1.0):
+            want = pd.Series(v).where(lambda x: x > 1.0).groupby(m).quantile(q).to_numpy()
+            np.testing.assert_array_equal(_vessel_quantile(v, m, starts, q), want)
+
+
+@pytest.mark.parametrize("layout", ["sorted", "appended", "shuffled"])
+def test_row_order_is_a_stable_sort_by_vessel_time_and_position(layout: str) -> None:
+    from caspian_ais.identity import _order_ties, _sorted_rows
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    m = rng.integers(0, 30, n) + SHIP
+    t = rng.integers(0, 400, n) * 1_000_000_000
+    lat = rng.integers(0, 3, n).astype(float)
+    lon = rng.integers(0, 3, n).astype(float)
+    srt = np.lexsort((t, m))
+    if layout == "sorted":
+        idx = srt
+    elif layout == "appended":  # what raw_from_ledger gives: sorted rows, then others
+        late = rng.choice(n, 300, replace=False)
+        idx = np.r_[srt[~np.isin(srt, late)], late]
+    else:
+        idx = rng.permutation(n)
+    m, t, lat, lon = m[idx], t[idx], lat[idx], lon[idx]
+    for sel in (np.ones(n, dtype=bool), rng.random(n) > 0.05):
+        o = _sorted_rows(m, t, sel)
+        o = np.arange(n) if o is None else o.copy()
+        tie = np.flatnonzero((m[o][1:] == m[o][:-1]) & (t[o][1:] == t[o][:-1]))
+        dup = _order_ties(o, tie, lat, lon)
+        s = np.flatnonzero(sel)
+        want = s[np.lexsort((lon[s], lat[s], t[s], m[s]))]
+        np.testing.assert_array_equal(o, want)
+        same = [(x[want][1:] == x[want][:-1]) for x in (m, t, lat, lon)]
+        np.testing.assert_array_equal(dup, np.flatnonzero(np.logical_and.reduce(same)) + 1)
+
+
+@pytest.mark.parametrize("dtype", ["str", "object", "Int64", "float64", "string[python]",
+                                   "string[pyarrow]", "int64[pyarrow]", "category"])
+def test_value_breaks_and_chunked_take(dtype: str) -> None:
+    from caspian_ais.identity import _take, _value_breaks
+
+    raw = ["A", "A", None, None, "B", "B", "A", None] if dtype not in (
+        "Int64", "float64", "int64[pyarrow]") else [1, 1, None, None, 2, 2, 1, None]
+    values = pd.concat([pd.Series(raw[:5], dtype=dtype), pd.Series(raw[5:], dtype=dtype)],
+                       ignore_index=True)  # two Arrow chunks where Arrow-backed
+    brk, nulls = _value_breaks(values)
+    na = values.isna().to_numpy()
+    np.testing.assert_array_equal(nulls, np.flatnonzero(na))
+    changes = [i for i in range(len(raw) - 1)
+               if na[i] or na[i + 1] or values.iat[i] != values.iat[i + 1]]
+    assert brk.tolist() == changes
+    rows = np.array([0, 4, 6, 7])
+    pd.testing.assert_series_equal(_take(values, rows), values.iloc[rows])
+
+
+def test_input_order_does_not_matter(scenario) -> None:
+    from caspian_ais import clean
+    from caspian_ais.identity import raw_from_ledger
+
+    raw = scenario.tracks
+    want = detect_identity_anomalies(raw)
+    shuffled = raw.sample(frac=1, random_state=0)
+    pd.testing.assert_frame_equal(detect_identity_anomalies(shuffled), want)
+    tracks, ledger = clean(raw)  # sorted rows with the ledger's rows appended
+    merged = raw_from_ledger(tracks, ledger)
+    pd.testing.assert_frame_equal(detect_identity_anomalies(merged),
+                                  detect_identity_anomalies(merged.sample(frac=1, random_state=1)))
+
+
+def test_ledger_keyword_is_raw_from_ledger(scenario) -> None:
+    """``ledger=`` analyses the rows of raw_from_ledger without building that table."""
+    from caspian_ais import clean
+    from caspian_ais.identity import raw_from_ledger
+
+    tracks, ledger = clean(scenario.tracks)
+    assert len(ledger)
+    want = detect_identity_anomalies(raw_from_ledger(tracks, ledger))
+    pd.testing.assert_frame_equal(detect_identity_anomalies(tracks, ledger=ledger), want)
+    pd.testing.assert_frame_equal(detect_identity_anomalies(tracks, ledger=ledger.iloc[:0]),
+                                  detect_identity_anomalies(tracks))
+    pd.testing.assert_frame_equal(detect_identity_anomalies(tracks.iloc[:0], ledger=ledger),
+                                  detect_identity_anomalies(raw_from_ledger(tracks.iloc[:0],
+                                                                            ledger)))
+
+
+def test_blocks_do_not_change_the_result(scenario, monkeypatch) -> None:
+    """The whole-table scans run block by block; block edges fall anywhere."""
+    from caspian_ais import clean, identity
+
+    tracks, ledger = clean(scenario.tracks)
+    raw = scenario.tracks
+    want = [detect_identity_anomalies(raw), detect_identity_anomalies(tracks, ledger=ledger)]
+    monkeypatch.setattr(identity, "_CHUNK", 997)
+    got = [detect_identity_anomalies(raw), detect_identity_anomalies(tracks, ledger=ledger)]
+    for g, w in zip(got, want, strict=True):
+        pd.testing.assert_frame_equal(g, w)
