@@ -274,6 +274,9 @@ def sort_mmsi_time(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks:
     starts = _sorted_starts(mmsi, t_ns)
     if starts is not None:
         return _already_sorted(mmsi, t_ns, starts)
+    runs = _sorted_runs(mmsi, t_ns)
+    if runs is not None:
+        return runs
     codes, mmsis = vessel_codes(mmsi)
     n_codes = int(mmsis.size)
     # Work in two scratch buffers: fresh large allocations are costly, reuse them.
@@ -302,6 +305,57 @@ def sort_mmsi_time(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks:
         st_ns = t_ns[order]
     return SortedTracks(order=order, code=scode, mmsis=mmsis, t_ns=st_ns,
                         layout=_KeyLayout(skey, int(unit), int(stride), t0, exact))
+
+
+#: Largest share of rows that may start a run for :func:`_sorted_runs` to be used.
+_MAX_RUN_SHARE = 1 / 64
+
+
+def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks | None:
+    """Order of rows that come in a few runs each in order (one vessel, time ascending).
+
+    A dump written vessel by vessel (or month by month, vessel by vessel) is such a
+    sequence of runs: ordering the runs by ``(mmsi, first time)`` sorts the table when
+    the runs of one vessel do not overlap in time, with no comparison sort of the rows.
+    Returns ``None`` when the rows are not laid out like that (then a sort is needed).
+    """
+    n = mmsi.size
+    brk = mmsi[1:] != mmsi[:-1]
+    brk |= t_ns[1:] < t_ns[:-1]
+    starts = np.flatnonzero(brk)
+    del brk
+    if starts.size + 1 > n * _MAX_RUN_SHARE:
+        return None
+    starts = np.r_[0, starts + 1]
+    ends = np.r_[starts[1:], n]
+    r_mmsi, r_t0, r_t1 = mmsi[starts], t_ns[starts], t_ns[ends - 1]
+    idx = np.arange(starts.size)
+    ro = np.lexsort((idx, r_t0, r_mmsi))  # by vessel, first time, then input order
+    m_s, t0_s, t1_s, i_s = r_mmsi[ro], r_t0[ro], r_t1[ro], idx[ro]
+    same = m_s[1:] == m_s[:-1]
+    # stable: a vessel's next run starts after the previous one ends, or at the same
+    # instant and later in the input
+    fits = (t1_s[:-1] < t0_s[1:]) | ((t1_s[:-1] == t0_s[1:]) & (i_s[:-1] < i_s[1:]))
+    lengths = (ends - starts)[ro]
+    offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+    order = np.arange(n, dtype=np.int64)
+    order += np.repeat(starts[ro] - offsets, lengths)
+    new_vessel = np.r_[True, ~same]
+    run_code = np.cumsum(new_vessel) - 1
+    clash = same & ~fits  # this run overlaps the vessel's previous one in time
+    if clash.any():
+        # vessels with rows out of order across runs: sort just their rows (their runs
+        # are already together, in the vessel's place of the output)
+        bad_code = np.zeros(int(run_code[-1]) + 1, dtype=bool)
+        bad_code[run_code[1:][clash]] = True
+        bad_run = bad_code[run_code]
+        if lengths[bad_run].sum() > n // 2:
+            return None
+        pos = np.flatnonzero(np.repeat(bad_run, lengths))
+        rows = order[pos]
+        order[pos] = rows[np.lexsort((rows, t_ns[rows], mmsi[rows]))]
+    code = np.repeat(run_code.astype(np.int64), lengths)
+    return SortedTracks(order=order, code=code, mmsis=m_s[new_vessel], t_ns=t_ns[order])
 
 
 def _already_sorted(mmsi: np.ndarray, t_ns: np.ndarray, starts: np.ndarray) -> SortedTracks:

@@ -169,3 +169,41 @@ def test_take_rows_duplicate_column_names() -> None:
     df.columns = ["a", "a", "b", "c", "a", "d", "e"]
     rows = np.r_[np.arange(2500, 5000), np.arange(0, 2500)]
     pd.testing.assert_frame_equal(take_rows(df, rows), df.take(rows).reset_index(drop=True))
+
+
+def _runs(rng: np.random.Generator, n: int, n_vessels: int, shuffle_p: float
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in runs (one vessel, time ascending), as dumps written vessel by vessel hold
+    them; some runs shuffled (reports out of order), runs of a vessel may overlap."""
+    mmsi: list[int] = []
+    t: list[int] = []
+    while len(mmsi) < n:
+        v = int(rng.integers(0, n_vessels))
+        length = int(rng.integers(1, 50))
+        start = int(rng.integers(0, 100))
+        ts = np.sort(rng.integers(start, start + int(rng.integers(1, 60)), length))
+        if rng.random() < shuffle_p:
+            rng.shuffle(ts)
+        mmsi += [v] * length
+        t += ts.tolist()
+    return (np.asarray(mmsi[:n], dtype=np.int64) * 1000 + 200_000_000,
+            T0 + np.asarray(t[:n], dtype=np.int64) * 10**9)
+
+
+@pytest.mark.parametrize("shuffle_p", [0.0, 0.2])
+def test_runs_path_equals_a_stable_sort(monkeypatch: pytest.MonkeyPatch, shuffle_p: float
+                                        ) -> None:
+    """Ordering the runs (and sorting only vessels whose runs overlap) is the sort."""
+    from caspian_ais import ordering
+
+    monkeypatch.setattr(ordering, "_MAX_RUN_SHARE", 1.0)  # take the runs path always
+    rng = np.random.default_rng(7)
+    used = 0
+    for _ in range(300):
+        mmsi, t = _runs(rng, int(rng.integers(1, 400)), int(rng.integers(1, 6)), shuffle_p)
+        used += ordering._sorted_runs(mmsi, t) is not None
+        st_ = sort_mmsi_time(mmsi, t)
+        check(st_, mmsi, t)
+        assert np.array_equal(st_.mmsis, np.unique(mmsi))
+        assert np.array_equal(st_.mmsis[st_.code], mmsi[st_.order])
+    assert used >= 40  # the path under test did run (else: sorted already, or mostly clashing)
