@@ -267,6 +267,8 @@ class _Planner:
         # actions of the extra vessels (caspian_ais.synthetic.extras): name -> (handler,
         # kind of the event that shows the action happened)
         self.extra_actions: dict[str, tuple[Any, str]] = {}
+        #: offshore lane nodes where the extra behaviours meet or loiter (synthetic.extras)
+        self._extra_spots: np.ndarray = np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ helpers
     def rng(self, vessel_id: int, stream: int = 0) -> np.random.Generator:
