@@ -8,11 +8,18 @@ the batch engine on a whole scenario directory (e.g. 200 M rows in 900 files). P
 table, writes the figures to ``--json`` and draws ``--plot`` (rows against seconds and
 against peak RSS).
 
+``--limits 500MB 1GB 4GB`` checks the batch engine's memory bound instead: one
+``caspian-ais analyze FILE --engine batch --memory-limit L`` process per limit, on each
+``--sizes`` file and each ``--limit-input`` (e.g. a directory of CSV files), with the peak
+RSS against the limit (best wall time and largest peak of ``--repeat`` runs).
+
 Run::
 
     python benchmarks/bench_scale.py --workdir /tmp/caspian_bench \\
         --sizes 1e6 3e6 1e7 3e7 --memory-limit 4GB --big /tmp/caspian_bench/sim \\
         --plot docs/img/scaling.png --json /tmp/caspian_bench/scale.json
+    python benchmarks/bench_scale.py --workdir /tmp/caspian_bench --sizes 1e7 \
+        --limits 500MB 1GB 4GB --limit-input /tmp/caspian_bench/mc10/ais --repeat 3
 """
 
 from __future__ import annotations
@@ -30,11 +37,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import simulated_parquet
 
 
+def _entry_point() -> list[str]:
+    """The ``caspian-ais`` console script next to this interpreter, else ``python -m``."""
+    script = Path(sys.executable).with_name("caspian-ais")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("caspian-ais")
+    return [found] if found else [sys.executable, "-m", "caspian_ais.cli"]
+
+
 def run(args: list[str], out: Path) -> dict[str, float]:
     """Run ``caspian-ais analyze`` in a child process: wall seconds and peak RSS (MB)."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "caspian_ais.cli", "analyze", *args, "--out", str(out),
-           "--no-report", "-q"]
+    cmd = [*_entry_point(), "analyze", *args, "--out", str(out), "--no-report", "-q"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -51,9 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/caspian_bench"))
     ap.add_argument("--scenario", type=Path, default=None)
-    ap.add_argument("--sizes", type=float, nargs="+", default=[1e6, 3e6, 1e7])
+    ap.add_argument("--sizes", type=float, nargs="*", default=[1e6, 3e6, 1e7])
     ap.add_argument("--memory-limit", default="4GB")
-    ap.add_argument("--engines", nargs="+", default=["memory", "batch"])
+    ap.add_argument("--engines", nargs="*", default=["memory", "batch"])
+    ap.add_argument("--limits", nargs="+", default=None, metavar="LIMIT",
+                    help="check the batch engine's peak RSS under each memory limit "
+                         "(instead of the scaling runs)")
+    ap.add_argument("--limit-input", type=Path, action="append", default=[],
+                    help="a further input (file, directory or glob) for --limits")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per point (--limits)")
     ap.add_argument("--big", type=Path, default=None,
                     help="a scenario directory to run the batch engine on as a whole")
     ap.add_argument("--add", action="append", default=[], metavar="ENGINE,ROWS,SECONDS,RSS_MB",
@@ -62,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=None)
     args = ap.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.limits:
+        return check_limits(args)
     results: list[dict[str, object]] = []
     print(f"{'engine':<8}{'rows':>14}{'seconds':>10}{'M rows/s':>10}{'peak RSS MB':>13}")
 
@@ -92,6 +115,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         plot(results, args.plot, args.memory_limit)
     return 0
+
+
+def check_limits(args: argparse.Namespace) -> int:
+    """The batch engine under each memory limit: peak RSS against the limit."""
+    from caspian_ais.batch.run import parse_memory
+
+    inputs = [simulated_parquet(args.workdir, int(size), source=args.scenario)
+              for size in args.sizes] + list(args.limit_input)
+    rows: list[dict[str, object]] = []
+    print(f"{'input':<28}{'limit':>8}{'rows':>13}{'seconds':>9}{'peak RSS MB':>13}"
+          f"{'of limit':>10}")
+    for path in inputs:
+        for limit in args.limits:
+            runs = [run([str(path), "--engine", "batch", "--memory-limit", limit,
+                         "--workdir", str(args.workdir / "work")],
+                        args.workdir / "out_limit") for _ in range(max(args.repeat, 1))]
+            peak_mb = max(r["peak_rss_mb"] for r in runs) * 1024**2 / 1e6  # MiB -> MB
+            r = {"input": str(path), "limit": limit, "rows": runs[0]["rows"],
+                 "seconds": min(r["seconds"] for r in runs), "peak_rss_mb": peak_mb,
+                 "of_limit": peak_mb * 1e6 / parse_memory(limit)}
+            rows.append(r)
+            print(f"{path.name[-28:]:<28}{limit:>8}{int(r['rows']):>13,}{r['seconds']:>9.1f}"
+                  f"{peak_mb:>13,.0f}{r['of_limit']:>10.0%}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    over = [r for r in rows if float(r["of_limit"]) > 1]  # type: ignore[arg-type]
+    print("every peak within its limit" if not over else f"{len(over)} run(s) above the limit")
+    return 1 if over else 0
 
 
 def plot(results: list[dict[str, object]], path: Path, limit: str) -> None:

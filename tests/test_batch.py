@@ -44,6 +44,14 @@ def in_memory(daily: Path):
     return analyze(daily, engine="memory")
 
 
+@pytest.fixture
+def no_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory limits as if the process held nothing before the run: the tests run tiny
+    limits (many partitions of a small input) in a large pytest process."""
+    monkeypatch.setattr(batch_run, "measure_floor", lambda executor: 0)
+    monkeypatch.setattr(batch_run, "RESERVE_BYTES", 0)
+
+
 def assert_same_analysis(a, b) -> None:
     assert a.summary() == b.summary()
     s = b.summary()
@@ -123,7 +131,8 @@ def test_batch_identical_to_memory(daily: Path, in_memory, tmp_path: Path) -> No
 
 
 def test_batch_one_partition_and_tiny_flushes(daily: Path, in_memory, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              no_floor: None) -> None:
     # a memory limit far below the input: many flushes and partitions, same result
     monkeypatch.setattr(BatchSettings, "flush_bytes", property(lambda self: 200_000))
     batch = analyze(daily, engine="batch", memory_limit="40MB", workdir=tmp_path / "w")
@@ -192,7 +201,7 @@ def test_engine_choice(daily: Path) -> None:
         _choose_engine("spark", daily, False, None, None, None, None)
 
 
-def test_cli_batch_engine(daily: Path, tmp_path: Path) -> None:
+def test_cli_batch_engine(daily: Path, tmp_path: Path, no_floor: None) -> None:
     from caspian_ais.cli import main
 
     assert main(["analyze", str(daily), "--out", str(tmp_path / "mem"), "--no-report", "-q",
@@ -231,7 +240,8 @@ def sts_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_batch_sts_tables_identical_to_memory(sts_scenario: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              no_floor: None) -> None:
     mem = analyze(sts_scenario, engine="memory")
     t = mem.tables
     assert len(t["encounters"]) and len(t["loitering"]) and len(t["dark_rendezvous"])
@@ -249,7 +259,7 @@ def test_batch_sts_tables_identical_to_memory(sts_scenario: Path, tmp_path: Path
             yield item
 
     monkeypatch.setattr(batch_run, "_sample_slices", counted)
-    bat = analyze(sts_scenario, engine="batch", memory_limit="40MB", workdir=tmp_path / "w")
+    bat = analyze(sts_scenario, engine="batch", memory_limit="30MB", workdir=tmp_path / "w")
     n_parts = bat.parameters["n_partitions"]
     assert n_parts > 3 and len(n_slices) > 20
     assert len(bat.tracks) < bat.summary()["rows_kept"]  # thinned copy; the tables are whole
@@ -257,3 +267,95 @@ def test_batch_sts_tables_identical_to_memory(sts_scenario: Path, tmp_path: Path
     # the reflagged ship's two MMSIs lie in different partitions
     fc = t["identity_anomalies"].query("kind == 'flag_change'").iloc[0]
     assert len(set(bucket_of(np.array([fc.mmsi, fc.other_mmsi]), n_parts).tolist())) == 2
+
+
+def test_split_vessels_and_plan_units() -> None:
+    counts = np.array([5, 1, 1, 8, 2, 2, 1, 3])
+    sub = batch_run._split_vessels(counts, 8)
+    assert (np.diff(sub) >= 0).all()  # consecutive vessels, in order
+    load = np.bincount(sub, weights=counts)
+    assert load.max() <= 8 and load.min() > 0
+    assert len(load) <= 4
+    # a vessel above the budget is alone
+    sub = batch_run._split_vessels(np.array([1, 20, 1]), 8)
+    assert np.bincount(sub, weights=[1, 20, 1]).max() == 20
+    assert sub[1] != sub[0] and sub[1] != sub[2]
+    # bucket 1 is too large: split by vessel
+    mmsi = np.arange(273_000_000, 273_000_010)
+    b = bucket_of(mmsi, 3)
+    rows = np.where(b == 1, 40, 10)
+    part_rows = np.bincount(b, weights=rows, minlength=3).astype(np.int64)
+    budget = int(part_rows.max()) // 2
+
+    def vessel_rows(p: int) -> tuple[np.ndarray, np.ndarray]:
+        return mmsi[b == p], rows[b == p]
+
+    units = batch_run.plan_units(part_rows, budget, vessel_rows)
+    assert len(units) > 3 and (units.rows <= budget).all()
+    assert units.rows.sum() == part_rows.sum()
+    u = units.unit_of(mmsi)
+    np.testing.assert_array_equal(units.bucket[u], b)  # every vessel stays in its bucket
+    assert len(set(u[b == 1].tolist())) > 1
+    assert [units.is_split(k) for k in range(len(units))] == [
+        units.bucket[k] == 1 for k in range(len(units))]
+    np.testing.assert_array_equal(np.bincount(u, weights=rows), units.rows)
+    whole = batch_run.Units.whole(3)
+    np.testing.assert_array_equal(whole.unit_of(mmsi), b)
+
+
+def test_batch_splits_oversized_partitions(daily: Path, in_memory, tmp_path: Path,
+                                           no_floor: None) -> None:
+    # 2 buckets of ~19 k and ~41 k rows under a budget of 20 k rows a partition: the
+    # larger bucket is cleaned and analysed as sub-partitions of whole vessels
+    wd = tmp_path / "w"
+    messages: list[str] = []
+    limit = 20_000 * batch_run.PARTITION_BYTES_PER_ROW
+    batch = analyze(daily, engine="batch", n_partitions=2, memory_limit=limit, workdir=wd,
+                    on_stage=messages.append)
+    units = batch_run._load_pickle(wd / "parts" / "units.pkl")
+    assert units.n_parts == 2 and len(units) > 2
+    assert (units.rows <= 20_000).all()
+    assert any("splitting buckets" in m for m in messages)
+    assert_same_analysis(in_memory, batch)
+    # resumed from the detect stage: the same units, the same result
+    for f in (wd / "detect").glob("p0001*"):
+        f.unlink()
+    again = analyze(daily, engine="batch", n_partitions=2, memory_limit=limit, workdir=wd)
+    assert_same_analysis(in_memory, again)
+
+
+def test_memory_limit_too_small(daily: Path, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from caspian_ais.cli import main
+    from caspian_ais.exceptions import CaspianAISError
+
+    monkeypatch.setattr(batch_run, "measure_floor", lambda executor: 150_000_000)
+    with pytest.raises(batch_run.MemoryLimitError, match=r"at least \d+ MB") as err:
+        analyze(daily, engine="batch", memory_limit="200MB", workdir=tmp_path / "a")
+    assert isinstance(err.value, CaspianAISError) and "150 MB" in str(err.value)
+    assert main(["analyze", str(daily), "--out", str(tmp_path / "o"), "--no-report", "-q",
+                 "--engine", "batch", "--memory-limit", "100MB"]) == 2
+    # a vessel with more rows than a partition may hold
+    monkeypatch.setattr(batch_run, "measure_floor", lambda executor: 0)
+    monkeypatch.setattr(batch_run, "RESERVE_BYTES", 0)
+    monkeypatch.setattr(batch_run, "MIN_UNIT_BYTES", 1)
+    with pytest.raises(batch_run.MemoryLimitError, match="one vessel has") as err:
+        analyze(daily, engine="batch", memory_limit=2000 * batch_run.PARTITION_BYTES_PER_ROW,
+                workdir=tmp_path / "b")
+    assert "at least" in str(err.value)
+
+
+def test_memory_helpers() -> None:
+    from caspian_ais.batch.malloc import current_rss, release_memory
+
+    release_memory()
+    rss = current_rss()
+    assert rss is None or rss > 10_000_000
+    floor = batch_run.process_floor()
+    assert floor is None or floor > 10_000_000
+    s = BatchSettings(memory_limit=parse_memory("500MB"), workdir=Path("."), floor=150_000_000)
+    assert s.work_bytes == 500_000_000 - 150_000_000 - batch_run.RESERVE_BYTES
+    assert s.partition_rows == int(s.work_bytes / batch_run.PARTITION_BYTES_PER_ROW)
+    assert s.flush_bytes < s.work_bytes and s.batch_rows >= 16_384
+    with pytest.raises(batch_run.MemoryLimitError):
+        BatchSettings(memory_limit=100_000_000, workdir=Path("."), floor=150_000_000).check()

@@ -74,3 +74,11 @@ def test_dask_sts_tables_identical_to_memory(client, tmp_path: Path) -> None:
     assert das.summary() == mem.summary()
     for name in mem.tables:
         pd.testing.assert_frame_equal(mem.tables[name], das.tables[name], obj=name)
+
+
+def test_dask_worker_floor(client) -> None:
+    """The batch engine sizes partitions from what a worker holds before the run."""
+    from caspian_ais.batch.dask import DaskExecutor
+
+    floor = DaskExecutor(client=client).floor()
+    assert floor is None or 10_000_000 < floor < 4_000_000_000

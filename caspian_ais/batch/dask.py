@@ -65,6 +65,12 @@ class DaskExecutor:
 
         if not items:
             return iter(())
+        from caspian_ais.batch.malloc import release_memory
+
+        try:  # a new stage: the workers return what the last one freed
+            self.client.run(release_memory)
+        except Exception:  # a worker that cannot: its memory is released unit by unit
+            pass
         futures = self.client.map(fn, items, pure=False, **kwargs)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list[Any] = [None] * len(futures)
@@ -88,6 +94,18 @@ class DaskExecutor:
         if obj is None:
             return None
         return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def floor(self) -> int | None:
+        """The largest memory a worker holds before the run (its libraries loaded), or
+        None when the workers cannot say."""
+        from caspian_ais.batch.run import process_floor
+
+        try:
+            got = self.client.run(process_floor)
+        except Exception:  # a worker that cannot answer: the floor is unknown
+            return None
+        values = [int(v) for v in got.values() if v]
+        return max(values) if values else None
 
     def close(self) -> None:
         if self._own:

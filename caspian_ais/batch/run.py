@@ -10,11 +10,15 @@ into place, then writes a ``.done`` marker; a rerun skips every unit with a mark
 1. **partition** -- stream each input (groups of files of about one flush each) through
    the io modules' batch readers, hash the MMSI into ``n_partitions`` buckets and write
    the loaders' staging rows to ``WORKDIR/parts/gGGGGGG/bPPPP-SSSS.parquet`` (arrow,
-   buffered up to a quarter of the memory limit). Loader-rejected rows go to
-   ``ledger-FFFFFF.parquet`` of the group.
-2. **clean** -- per partition: the canonical table (as :func:`caspian_ais.read_ais`
-   builds it), :func:`caspian_ais.clean`, the cleaned tracks to ``clean/pPPPP.parquet``,
-   the partition's share of the reception model's cell-month counts.
+   buffered up to a third of a unit's working memory). Loader-rejected rows go to
+   ``ledger-FFFFFF.parquet`` of the group. The rows of every bucket are then known
+   exactly: a bucket above the row budget (the hash spreads vessels unevenly) becomes
+   several units of work, its vessels split by their row counts (:func:`plan_units`,
+   ``parts/units.pkl``); the others are one unit each.
+2. **clean** -- per unit ("partition" below): the canonical table (as
+   :func:`caspian_ais.read_ais` builds it), :func:`caspian_ais.clean`, the cleaned
+   tracks to ``clean/pPPPP.parquet``, the partition's share of the reception model's
+   cell-month counts.
 3. **context** -- what one vessel's gaps are judged against: the counts are merged;
    per partition the occupancy of cells by time bin and the starts of its gaps; merged
    into the :class:`~caspian_ais.reception.ReceptionModel`
@@ -37,6 +41,14 @@ into place, then writes a ``.done`` marker; a rerun skips every unit with a mark
 
 Because a vessel's rows all lie in one partition, a gap that spans a file or day boundary
 is found once, in its vessel's partition, exactly as in memory.
+
+**Memory.** ``memory_limit`` bounds the process' peak RSS: the process' *floor* (measured
+before the run: interpreter, libraries, whatever the caller holds), :data:`RESERVE_BYTES`
+for the run's context and one unit's working memory, at most
+:data:`PARTITION_BYTES_PER_ROW` per row of its partition. Each stage starts by returning
+the memory freed by the previous one to the system, each unit Arrow's unused pages
+(:func:`caspian_ais.batch.malloc.release_memory`). A limit too small for the floor, or
+for the rows of the largest vessel, raises :class:`MemoryLimitError` with the minimum.
 """
 
 from __future__ import annotations
@@ -50,7 +62,7 @@ import pickle
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +71,38 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["BatchSettings", "parse_memory", "default_memory_limit", "plan_partitions",
-           "run_batch", "LocalExecutor", "BYTES_PER_ROW"]
+from caspian_ais.batch.malloc import current_rss, release_memory
+from caspian_ais.exceptions import CaspianAISError
 
-#: Peak memory of the in-memory analysis (clean + detect) per input row, bytes, measured
-#: on the simulator's data (docs/performance.md); partitions are sized with it.
+__all__ = ["BatchSettings", "parse_memory", "default_memory_limit", "plan_partitions",
+           "run_batch", "LocalExecutor", "BYTES_PER_ROW",
+           "PARTITION_BYTES_PER_ROW", "MemoryLimitError", "Units", "plan_units"]
+
+#: Peak memory of the in-memory analysis per input row, bytes: ``engine="auto"`` takes
+#: the batch engine when the input needs more than the memory limit at this rate.
 BYTES_PER_ROW = 1200
+#: Working memory of a unit of the clean or detect stage per row of its partition,
+#: bytes, on top of :data:`RESERVE_BYTES` and the process' floor; partitions are sized
+#: with it. Measured on the simulator's data with all columns (docs/performance.md): up
+#: to ~730 a row (clean) and ~540 (detect); the rest is headroom for other data.
+PARTITION_BYTES_PER_ROW = 1000
+#: Memory a batch run holds besides one unit's working set and the process' floor,
+#: bytes: the run-wide context (reception model, gap starts), libraries and tables
+#: loaded on first use, the allocators' retained pages. Measured: at most ~150 MB.
+RESERVE_BYTES = 150 << 20
+#: The process' floor (interpreter and libraries) when it cannot be measured.
+DEFAULT_FLOOR_BYTES = 200 << 20
+#: Planned fill of a partition: the hash spreads vessels unevenly, and a partition above
+#: its row budget is split into sub-partitions (each read with one more pass).
+PLANNED_FILL = 0.8
+#: Fewest bytes a unit of work must have (smaller limits are refused).
+MIN_UNIT_BYTES = 16 << 20
 #: Working memory of the encounter pass per sample of a time slice, bytes (pairs of a
 #: dense anchorage included); slices are sized with it.
 BYTES_PER_SAMPLE = 1000
 #: Fewest samples in an encounter time slice.
 _MIN_SLICE_SAMPLES = 10_000
-_MANIFEST_VERSION = 2
+_MANIFEST_VERSION = 3
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -119,6 +151,14 @@ def default_memory_limit() -> int:
     return int(total // 2)
 
 
+class MemoryLimitError(CaspianAISError, ValueError):
+    """The memory limit is below what a batch run needs (the message says the minimum)."""
+
+
+def _mb(n: float) -> str:
+    return f"{math.ceil(n / 1e6):,} MB"
+
+
 @dataclass
 class BatchSettings:
     """How a batch run uses memory and disk.
@@ -126,9 +166,11 @@ class BatchSettings:
     Attributes
     ----------
     memory_limit : int
-        Bytes the run may use (per worker process with Dask). Sets the number of
-        partitions (each must fit, with the analysis' working memory, in about 60 % of
-        it), the streaming flush size (a quarter) and the Parquet batch size.
+        Bytes the process may use at its peak (per worker process with Dask), the
+        interpreter and libraries included. What is left after the process' ``floor``
+        and :data:`RESERVE_BYTES` is one unit's working memory: it sets the rows of a
+        partition (at :data:`PARTITION_BYTES_PER_ROW` a row), the streaming flush, the
+        Parquet batch size and the encounter pass' time slices.
     workdir : pathlib.Path
         Intermediate datasets and the resume markers.
     n_partitions : int or None
@@ -137,8 +179,11 @@ class BatchSettings:
         Keep the intermediate files after a successful run.
     report_rows : int, optional
         Rows of cleaned tracks kept (thinned evenly) in ``Analysis.tracks`` for the
-        report's figures. Default: a million, or fewer under a small limit (about 1/8 of
-        it).
+        report's figures. Default: a million, or fewer under a small limit.
+    floor : int, optional
+        Bytes the process holds before the run (interpreter, libraries, the caller's
+        data). Default: measured by :func:`run_batch` (:data:`DEFAULT_FLOOR_BYTES`
+        where it cannot be).
     """
 
     memory_limit: int
@@ -146,31 +191,64 @@ class BatchSettings:
     n_partitions: int | None = None
     keep_workdir: bool = False
     report_rows: int | None = None
+    floor: int | None = None
+
+    @property
+    def floor_bytes(self) -> int:
+        return int(self.floor if self.floor is not None else DEFAULT_FLOOR_BYTES)
+
+    @property
+    def work_bytes(self) -> int:
+        """Working memory of one unit: the limit less the floor and the reserve."""
+        return int(self.memory_limit) - self.floor_bytes - RESERVE_BYTES
+
+    @property
+    def minimum_limit(self) -> int:
+        """The smallest limit this process can run under."""
+        return self.floor_bytes + RESERVE_BYTES + MIN_UNIT_BYTES
+
+    def check(self) -> None:
+        """Raise :class:`MemoryLimitError` when the limit leaves no room to work."""
+        if self.work_bytes < MIN_UNIT_BYTES:
+            raise MemoryLimitError(
+                f"memory limit {_mb(self.memory_limit)} is below what a batch run needs: "
+                f"the process already uses {_mb(self.floor_bytes)} (interpreter, libraries"
+                f" and data loaded before the run), the run's context needs "
+                f"{_mb(RESERVE_BYTES)} and a partition at least {_mb(MIN_UNIT_BYTES)}; "
+                f"use a memory limit of at least {_mb(self.minimum_limit)}")
 
     @property
     def sample_rows(self) -> int:
         if self.report_rows is not None:
             return int(self.report_rows)
-        return int(min(1_000_000, max(self.memory_limit // 2000, 10_000)))
+        return int(min(1_000_000, max(self.work_bytes // 4000, 10_000)))
 
     @property
     def flush_bytes(self) -> int:
-        return max(self.memory_limit // 4, 16 << 20)
+        """Staging bytes buffered by the partition stage before they are written."""
+        return max(self.work_bytes // 3, 4 << 20)
 
     @property
     def batch_rows(self) -> int:
-        return int(min(max(self.memory_limit // 2000, 65_536), 1 << 20))
+        """Rows of a Parquet batch read by the partition stage."""
+        return int(min(max(self.work_bytes // 4000, 16_384), 1 << 20))
 
     @property
     def partition_rows(self) -> int:
-        return max(int(self.memory_limit * 0.6 / BYTES_PER_ROW), 10_000)
+        """Most rows of a unit of the clean and detect stages."""
+        return max(int(self.work_bytes / PARTITION_BYTES_PER_ROW), 1_000)
 
 
 def plan_partitions(est_rows: int, settings: BatchSettings) -> int:
-    """Number of vessel partitions for an input of about ``est_rows`` rows."""
+    """Number of vessel partitions for an input of about ``est_rows`` rows.
+
+    Planned at :data:`PLANNED_FILL` of :attr:`BatchSettings.partition_rows`: hashing
+    spreads the vessels unevenly, and a partition that turns out above the row budget is
+    split into sub-partitions (:func:`plan_units`).
+    """
     if settings.n_partitions:
         return int(settings.n_partitions)
-    return max(1, math.ceil(est_rows / settings.partition_rows))
+    return max(1, math.ceil(est_rows / (settings.partition_rows * PLANNED_FILL)))
 
 
 def bucket_of(mmsi: np.ndarray, n_partitions: int) -> np.ndarray:
@@ -179,6 +257,130 @@ def bucket_of(mmsi: np.ndarray, n_partitions: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = (m * _GOLDEN) >> np.uint64(33)
     return (h % np.uint64(n_partitions)).astype(np.int64)
+
+
+def _mmsi_of(table: pa.Table) -> np.ndarray:
+    """The staging rows' MMSIs as int64 (as :class:`_Buffer` hashes them)."""
+    return np.asarray(table.column("mmsi").to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+@dataclass
+class Units:
+    """The units of work of the clean and detect stages.
+
+    One unit per vessel partition (hash bucket), or several for a partition whose rows
+    exceed the budget: its vessels are split into sub-partitions of whole vessels, by
+    their exact row counts. Unit ``u`` writes ``clean/pUUUU.parquet`` and
+    ``detect/pUUUU.*``.
+
+    Attributes
+    ----------
+    n_parts : int
+        Hash buckets of the partition stage.
+    bucket : numpy.ndarray
+        Bucket of each unit.
+    rows : numpy.ndarray
+        Staged rows of each unit.
+    first : numpy.ndarray
+        First unit of each bucket.
+    split_mmsi, split_unit : numpy.ndarray
+        The MMSIs of the split buckets (sorted) and their unit.
+    """
+
+    n_parts: int
+    bucket: np.ndarray
+    rows: np.ndarray
+    first: np.ndarray
+    split_mmsi: np.ndarray
+    split_unit: np.ndarray
+
+    @classmethod
+    def whole(cls, n_parts: int) -> Units:
+        """One unit per bucket."""
+        first = np.arange(n_parts, dtype=np.int64)
+        return cls(n_parts, first, np.zeros(n_parts, np.int64), first,
+                   np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.bucket)
+
+    def is_split(self, u: int) -> bool:
+        """Whether unit ``u`` holds part of its bucket's vessels only."""
+        b = int(self.bucket[u])
+        return len(self) > 1 and ((u > 0 and int(self.bucket[u - 1]) == b) or
+                                  (u + 1 < len(self) and int(self.bucket[u + 1]) == b))
+
+    def unit_of(self, mmsi: np.ndarray) -> np.ndarray:
+        """Unit of each MMSI (an MMSI of a split bucket with no staged row: its first
+        unit)."""
+        m = np.asarray(mmsi, dtype=np.int64)
+        u = self.first[bucket_of(m, self.n_parts)]
+        if len(self.split_mmsi) and len(m):
+            i = np.searchsorted(self.split_mmsi, m).clip(0, len(self.split_mmsi) - 1)
+            hit = self.split_mmsi[i] == m
+            u[hit] = self.split_unit[i[hit]]
+        return u
+
+
+def _split_vessels(counts: np.ndarray, budget_rows: int) -> np.ndarray:
+    """Sub-partition of each vessel (in the given order): consecutive vessels in as few
+    groups as keep each within ``budget_rows`` (a vessel above it: alone)."""
+    n = len(counts)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    total = float(counts.sum())
+    mid = np.cumsum(counts) - counts / 2.0  # each vessel by the middle of its rows
+    k = max(math.ceil(total / max(budget_rows, 1)), 1)
+    while True:
+        sub = np.minimum((mid * (k / total)).astype(np.int64), k - 1) if k < n else np.arange(n)
+        load = np.bincount(sub, weights=counts)
+        if k >= n or load.max() <= max(budget_rows, counts.max()):
+            break
+        k = min(n, k + max(1, k // 8))
+    return np.unique(sub, return_inverse=True)[1].astype(np.int64)
+
+
+def plan_units(part_rows: np.ndarray, budget_rows: int,
+               vessel_rows: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> Units:
+    """The units of work: a bucket of at most ``budget_rows`` rows is one unit, a larger
+    one is split by vessel (``vessel_rows(p)``: the bucket's MMSIs, sorted, and their
+    rows)."""
+    part_rows = np.asarray(part_rows, dtype=np.int64)
+    n_parts = len(part_rows)
+    bucket, rows, keys, key_unit = [], [], [], []
+    first = np.zeros(n_parts, dtype=np.int64)
+    for p in range(n_parts):
+        first[p] = len(bucket)
+        if part_rows[p] <= budget_rows:
+            bucket.append(p)
+            rows.append(int(part_rows[p]))
+            continue
+        mmsi, counts = vessel_rows(p)
+        sub = _split_vessels(counts, budget_rows)
+        n_sub = int(sub.max()) + 1 if len(sub) else 1
+        bucket.extend([p] * n_sub)
+        rows.extend(np.bincount(sub, weights=counts, minlength=n_sub).astype(np.int64).tolist())
+        keys.append(mmsi)
+        key_unit.append(sub + first[p])
+    split_mmsi = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    split_unit = np.concatenate(key_unit) if key_unit else np.zeros(0, np.int64)
+    order = np.argsort(split_mmsi, kind="stable")
+    return Units(n_parts, np.asarray(bucket, dtype=np.int64), np.asarray(rows, dtype=np.int64),
+                 first, split_mmsi[order], split_unit[order])
+
+
+def _bucket_vessel_rows(workdir: Path, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """The MMSIs of bucket ``p`` (sorted) and their staged rows, from its files."""
+    release_memory(heap=False)
+    uniq, counts = [], []
+    for path in _partition_inputs(workdir, p):
+        u, c = np.unique(_mmsi_of(pq.read_table(path, columns=["mmsi"])), return_counts=True)
+        uniq.append(u)
+        counts.append(c)
+    if not uniq:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    u, inv = np.unique(np.concatenate(uniq), return_inverse=True)
+    return u, np.bincount(inv, weights=np.concatenate(counts)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,6 +394,7 @@ class LocalExecutor:
 
     def map(self, fn: Callable[..., Any], items: list[Any], *, desc: str, progress: bool,
             **kwargs: Any) -> Iterator[Any]:
+        release_memory()  # a new stage: what the last one freed goes back to the system
         it: Iterable[Any] = items
         if progress and items:
             from tqdm.auto import tqdm
@@ -202,6 +405,10 @@ class LocalExecutor:
 
     def share(self, obj: Any) -> Any:
         return obj
+
+    def floor(self) -> int | None:
+        """What this process holds before the run (:func:`process_floor`)."""
+        return process_floor()
 
     def close(self) -> None:
         pass
@@ -372,6 +579,7 @@ def _partition_group(group: _Group, *, workdir: str, n_parts: int, flush_bytes: 
     if final.exists():
         shutil.rmtree(final)
     tmp.mkdir(parents=True)
+    release_memory(heap=False)
     buf = _Buffer(tmp, n_parts, flush_bytes)
     staged = 0
     rejected = 0
@@ -409,9 +617,25 @@ def _partition_inputs(workdir: Path, p: int) -> list[str]:
     return sorted(glob.glob(str(workdir / "parts" / "g*[0-9]" / f"b{p:04d}-*.parquet")))
 
 
+def _unit_tables(wd: Path, p: int, units: Units | None) -> Iterator[pa.Table]:
+    """The staging tables of unit ``p``: its bucket's files, filtered to the unit's
+    vessels when the bucket is split."""
+    if units is None:
+        for path in _partition_inputs(wd, p):
+            yield pq.read_table(path)
+        return
+    split = units.is_split(p)
+    for path in _partition_inputs(wd, int(units.bucket[p])):
+        t = pq.read_table(path)
+        if split:
+            t = t.filter(pa.array(units.unit_of(_mmsi_of(t)) == p))
+        yield t
+
+
 def _clean_partition(p: int, *, workdir: str, labels: list[str], max_speed_kn: float,
-                     ropts: Any, sample_every: int | None = None) -> dict[str, Any]:
-    """Stage 2 unit: canonical table, clean, reception counts of one partition."""
+                     ropts: Any, units: Units | None = None) -> dict[str, Any]:
+    """Stage 2 unit: canonical table, clean, reception counts of one partition (unit
+    ``p`` of ``units``; without them, bucket ``p``)."""
     from caspian_ais.batch.reception import interval_counts
     from caspian_ais.batch.stream import staging_to_canonical
     from caspian_ais.cleaning import clean
@@ -421,9 +645,9 @@ def _clean_partition(p: int, *, workdir: str, labels: list[str], max_speed_kn: f
     done = out / f"p{p:04d}.done.json"
     if done.exists():
         return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
+    release_memory(heap=False)
     tables, codes = [], []
-    for path in _partition_inputs(wd, p):
-        t = pq.read_table(path)
+    for t in _unit_tables(wd, p, units):
         codes.append(t.column("_file").to_numpy())
         tables.append(t.drop_columns(["_file"]))
     code = np.concatenate(codes) if codes else np.zeros(0, np.int32)
@@ -462,6 +686,7 @@ def _interval_partition(p: int, *, workdir: str, ropts: Any, plan: dict[str, Any
     """Stage 3a unit: the partition's intervals in the run-wide median's sample."""
     from caspian_ais.batch.reception import interval_sample
 
+    release_memory(heap=False)
     return interval_sample(_model_columns(workdir, p), ropts, plan)
 
 
@@ -472,6 +697,7 @@ def _quality_partition(p: int, *, workdir: str, ropts: Any) -> dict[str, Any]:
     path = Path(workdir) / "context" / f"p{p:04d}.quality.pkl"
     if path.exists():
         return {"p": p, "skipped": True}
+    release_memory(heap=False)
     _dump_pickle(path, quality_part(_model_columns(workdir, p), ropts))
     return {"p": p}
 
@@ -490,6 +716,7 @@ def _context_partition(p: int, *, workdir: str, q: Any, min_gap: Any,
     path = Path(workdir) / "context" / f"p{p:04d}.pkl"
     if path.exists():
         return {"p": p, "skipped": True}
+    release_memory(heap=False)
     tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet",
                              columns=["mmsi", "timestamp", "lat", "lon"])
     core = detect_gaps(tracks, min_gap, enrich=False, **core_options)
@@ -548,20 +775,22 @@ def _loader_ledger_files(workdir: Path) -> list[str]:
     return sorted(glob.glob(str(workdir / "parts" / "g*[0-9]" / "ledger-*.parquet")))
 
 
-def _partition_ledger(workdir: Path, p: int, n_parts: int) -> pd.DataFrame:
-    """The rejected rows of partition ``p``: the loaders' rows of its MMSIs, then
-    clean's."""
+def _partition_ledger(workdir: Path, p: int, units: Units | int) -> pd.DataFrame:
+    """The rejected rows of unit ``p``: the loaders' rows of its MMSIs, then clean's.
+    (``units`` as an int: that many buckets, one unit each.)"""
     from caspian_ais.ledger import concat_ledgers
 
+    if not isinstance(units, Units):
+        units = Units.whole(int(units))
     frames = []
     for f in _loader_ledger_files(workdir):
         lg = pd.read_parquet(f)
         mm = pd.to_numeric(lg["mmsi"], errors="coerce").to_numpy(dtype="float64",
                                                                  na_value=np.nan)
         known = np.isfinite(mm)
-        b = np.zeros(len(lg), dtype=np.int64)  # rows without a readable MMSI: partition 0
-        b[known] = bucket_of(mm[known].astype(np.int64), n_parts)
-        frames.append(lg[b == p])
+        u = np.zeros(len(lg), dtype=np.int64)  # rows without a readable MMSI: unit 0
+        u[known] = units.unit_of(mm[known].astype(np.int64))
+        frames.append(lg[u == p])
     frames.append(pd.read_parquet(workdir / "clean" / f"p{p:04d}.rejected.parquet"))
     return concat_ledgers(frames)
 
@@ -582,14 +811,16 @@ def _write_samples(path: Path, samples: pd.DataFrame, unit: int) -> dict[str, An
 
 
 def _detect_partition(p: int, *, workdir: str, params: _DetectParams, model: Any,
-                      n_parts: int = 1) -> dict[str, Any]:
+                      units: Units | int = 1) -> dict[str, Any]:
+    """Stage 4 unit: the detectors on one partition (unit ``p`` of ``units``)."""
     out = Path(workdir) / "detect"
     done = out / f"p{p:04d}.done.json"
     if done.exists():
         return dict(json.loads(done.read_text(encoding="utf-8")), skipped=True)
+    release_memory(heap=False)
     tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet")
     res = detect_partition(tracks, params, model,
-                           ledger=_partition_ledger(Path(workdir), p, n_parts))
+                           ledger=_partition_ledger(Path(workdir), p, units))
     samples = res.pop("_sts_samples", None)
     if samples is not None:
         unit = _sample_units(float(params.sts_options.get("encounters", {}).get(
@@ -702,6 +933,47 @@ def _mark(wd: Path, manifest: dict[str, Any], stage: str, **info: Any) -> None:
     _dump_json(wd / "manifest.json", manifest)
 
 
+def _concat_in_order(frames: list[Any]) -> Any:
+    """The non-empty frames (or series) concatenated in order, index kept; the first one
+    when all are empty; None when all are None."""
+    given = [f for f in frames if f is not None]
+    full = [f for f in given if len(f)]
+    if not full:
+        return given[0] if given else None
+    return full[0] if len(full) == 1 else pd.concat(full)
+
+
+class _Pieces:
+    """The per-unit frames of one result, concatenated in order every ``every`` units.
+
+    Many small frames cost far more memory than their rows (a few hundred kB of
+    objects per unit); concatenation in order keeps what the final merge computes: it
+    ignores empty frames and the index, and sorts stably.
+    """
+
+    def __init__(self, every: int = 16,
+                 concat: Callable[[list[Any]], Any] = _concat_in_order) -> None:
+        self.every = every
+        self.concat = concat
+        self.chunks: list[Any] = []
+        self.raw: list[Any] = []
+        self.n = 0
+
+    def add(self, frame: Any) -> None:
+        self.raw.append(frame)
+        self.n += 1
+        if len(self.raw) >= self.every:
+            self.chunks.append(self.concat(self.raw))
+            self.raw = []
+
+    def frames(self) -> list[Any]:
+        """The pieces, more than one when more than one unit was added."""
+        out = self.chunks + self.raw
+        if self.n > 1 and len(out) == 1 and out[0] is not None:
+            out.append(out[0].iloc[:0])  # several parts: the merge sorts as for several
+        return out
+
+
 def _sort_by_mmsi(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if f is not None]
     nonempty = [f for f in frames if len(f)]
@@ -710,6 +982,56 @@ def _sort_by_mmsi(frames: list[pd.DataFrame]) -> pd.DataFrame:
     df = nonempty[0] if len(nonempty) == 1 else pd.concat(nonempty, ignore_index=True)
     order = np.argsort(df["mmsi"].to_numpy(dtype=np.int64), kind="stable")
     return df.iloc[order].reset_index(drop=True)
+
+
+def _stage_modules() -> None:
+    """Import what the stages run, so that a measured floor includes the libraries."""
+    import caspian_ais.batch.reception
+    import caspian_ais.batch.stream
+    import caspian_ais.encounters
+    import caspian_ais.identity
+    import caspian_ais.pipeline
+    import caspian_ais.rendezvous  # noqa: F401
+
+
+def process_floor() -> int | None:
+    """Bytes this process holds with the stages' libraries loaded, once freed memory is
+    returned (None where it cannot be measured)."""
+    _stage_modules()
+    import gc
+
+    gc.collect()
+    release_memory()
+    return current_rss()
+
+
+def measure_floor(executor: Any) -> int | None:
+    """The floor of the processes that run the units: the executor's
+    ``floor()`` (e.g. its workers'), else this process'."""
+    measure = getattr(executor, "floor", None)
+    return measure() if measure is not None else process_floor()
+
+
+def _plan_or_load_units(wd: Path, part_rows: np.ndarray, settings: BatchSettings) -> Units:
+    """The units of work after the partition stage (kept in ``parts/units.pkl`` for a
+    resumed run); refuses a limit below what the largest vessel needs."""
+    path = wd / "parts" / "units.pkl"
+    if path.exists():
+        return _load_pickle(path)
+    units = plan_units(part_rows, settings.partition_rows,
+                       lambda p: _bucket_vessel_rows(wd, p))
+    largest = int(units.rows.max()) if len(units) else 0
+    if largest > settings.partition_rows:  # one vessel alone above the budget
+        need = settings.floor_bytes + RESERVE_BYTES + max(
+            largest * PARTITION_BYTES_PER_ROW, MIN_UNIT_BYTES)
+        raise MemoryLimitError(
+            f"memory limit {_mb(settings.memory_limit)} is too small for this input: one "
+            f"vessel has {largest:,} rows, which are cleaned and analysed together and "
+            f"need about {_mb(largest * PARTITION_BYTES_PER_ROW)} besides the process' "
+            f"{_mb(settings.floor_bytes)} and the run's context ({_mb(RESERVE_BYTES)}); "
+            f"use a memory limit of at least {_mb(need)}")
+    _dump_pickle(path, units)
+    return units
 
 
 def run_batch(
@@ -759,21 +1081,32 @@ def run_batch(
     labels = [f.label for f in files]
     estimates = [estimate_rows(f) for f in files]
     est = int(sum(estimates))
-    n_parts = plan_partitions(est, settings)
+    if settings.floor is None:  # what the process (each worker) holds before the run
+        settings = replace(settings, floor=measure_floor(ex))
+    settings.check()
     gap_options = dict(gap_options)
     reception_given = gap_options.get("reception_model", None)
     ropts = build_options(gap_options)
-    fp = _fingerprint(files, format=format, columns=columns, n_parts=n_parts,
+    fp = _fingerprint(files, format=format, columns=columns,
+                      memory_limit=settings.memory_limit, n_partitions=settings.n_partitions,
                       max_speed_kn=max_speed_kn, min_gap=min_gap, ports=ports.to_json(),
                       gap=gap_options, pc=port_call_options, dc=dark_call_options,
                       rt=round_trip_options, sts=sts, version=_MANIFEST_VERSION)
     wd = Path(settings.workdir)
     manifest = _prepare_workdir(wd, fp, say)
     common = {"workdir": str(wd)}
+    # the plan is kept in the manifest: a resumed run (whose floor may differ a little)
+    # partitions as the interrupted one did
+    if "n_parts" not in manifest:
+        manifest["n_parts"] = plan_partitions(est, settings)
+        _dump_json(wd / "manifest.json", manifest)
+    n_parts = int(manifest["n_parts"])
 
     # 1. partition ----------------------------------------------------------------------
     say(f"partitioning {len(files):,} file(s), about {est:,} rows, into {n_parts} "
-        f"vessel partition(s) under {wd}")
+        f"vessel partition(s) of at most {settings.partition_rows:,} rows under {wd} "
+        f"(memory limit {_mb(settings.memory_limit)}, of which the process uses "
+        f"{_mb(settings.floor_bytes)} before the run)")
     groups = _group_files(files, estimates, max(settings.flush_bytes // 200, 1))
     (wd / "parts").mkdir(exist_ok=True)
     infos = list(ex.map(_partition_group, groups, desc="partition", progress=progress,
@@ -782,17 +1115,25 @@ def run_batch(
                         errors=errors, **common))
     staged = sum(int(i["staged"]) for i in infos)
     loader_rejected = sum(int(i["loader_rejected"]) for i in infos)
-    part_rows = np.sum([i["rows"] for i in infos], axis=0) if infos else np.zeros(n_parts)
+    part_rows = (np.sum([i["rows"] for i in infos], axis=0) if infos
+                 else np.zeros(n_parts, np.int64))
+    units = _plan_or_load_units(wd, part_rows, settings)
     _mark(wd, manifest, "partition", rows=staged, loader_rejected=loader_rejected,
-          largest_partition=int(part_rows.max()) if len(part_rows) else 0)
+          largest_partition=int(part_rows.max()) if len(part_rows) else 0,
+          units=len(units), largest_unit=int(units.rows.max()) if len(units) else 0)
 
     # 2. clean --------------------------------------------------------------------------
-    say(f"cleaning {staged:,} rows in {n_parts} partition(s) "
-        f"(largest {int(part_rows.max()) if len(part_rows) else 0:,} rows)")
+    n_split = len(units) - n_parts
+    say(f"cleaning {staged:,} rows in {len(units)} partition(s) "
+        f"(largest {int(units.rows.max()) if len(units) else 0:,} rows"
+        + (f"; {n_split} more from splitting buckets above the budget by vessel)"
+           if n_split else ")"))
     (wd / "clean").mkdir(exist_ok=True)
-    parts = list(range(n_parts))
+    parts = list(range(len(units)))
+    shared_units = ex.share(units)
     cinfo = list(ex.map(_clean_partition, parts, desc="clean", progress=progress,
-                        labels=labels, max_speed_kn=max_speed_kn, ropts=ropts, **common))
+                        labels=labels, max_speed_kn=max_speed_kn, ropts=ropts,
+                        units=shared_units, **common))
     kept = sum(int(c["rows_kept"]) for c in cinfo)
     vessels = sum(int(c["vessels"]) for c in cinfo)
     t_max = max((c["t_max"] for c in cinfo if c["t_max"] is not None), default=None)
@@ -824,6 +1165,7 @@ def run_batch(
                                       progress=progress, ropts=ropts, plan=ex.share(plan),
                                       **common))
                 interval = merge_interval(samples, plan)
+                del samples, plan
                 _dump_json(ipath, {"report_interval_s": interval})
             ropts = ropts.with_interval(float(interval))
         list(ex.map(_quality_partition, parts, desc="quality", progress=progress,
@@ -840,6 +1182,7 @@ def run_batch(
             assert q is not None
             model = merge_model(q, [c["occupancy"] for c in ctx])
             _dump_pickle(mpath, model)
+        q = None
         gap_options.pop("reception_model", None)
         for k in list(gap_options):  # the build options went into the model
             if k in ropts.kw:
@@ -848,6 +1191,7 @@ def run_batch(
     del ctx
     if _onset_supported():
         gap_options["onset_reference"] = pd.concat(starts, ignore_index=True)
+    del starts
     _mark(wd, manifest, "context")
 
     # 4. detect -------------------------------------------------------------------------
@@ -861,34 +1205,43 @@ def run_batch(
                            sts_options=sts,
                            sample_every=max(1, math.ceil(kept / max(settings.sample_rows, 1))))
     list(ex.map(_detect_partition, parts, desc="detect", progress=progress,
-                params=ex.share(params), model=ex.share(model), n_parts=n_parts, **common))
+                params=ex.share(params), model=ex.share(model), units=shared_units, **common))
     _mark(wd, manifest, "detect")
 
     # 5. merge --------------------------------------------------------------------------
     say("merging the partitions' results")
+    release_memory()
     from caspian_ais.pipeline import merge_sts_parts, sts_across_vessels
 
     first = _load_pickle(wd / "detect" / f"p{parts[0]:04d}.pkl") if parts else {}
     names = [k for k in first if k != "sample" and not k.startswith("_")] or list(TABLES)
     private = [k for k in first if k.startswith("_")]
-    results: dict[str, list[Any]] = {name: [] for name in (*names, *private, "sample")}
-    ledgers = []
+    pieces = {name: _Pieces() for name in (*names, *private, "sample") if name != "_sts_hist"}
+    hists: list[Any] = []
+    ledger_pieces = _Pieces(concat=concat_ledgers)
     for p in parts:
         res = _load_pickle(wd / "detect" / f"p{p:04d}.pkl")
-        for name in results:
-            results[name].append(res[name])
-        ledgers.append(pd.read_parquet(wd / "clean" / f"p{p:04d}.rejected.parquet"))
-    tables = {name: merge_sts_parts(name, results[name])
-              if name in ("loitering", "identity_anomalies") else _sort_by_mmsi(results[name])
+        for name, piece in pieces.items():
+            piece.add(res[name])
+        if "_sts_hist" in res:
+            hists.append(res["_sts_hist"])
+        del res
+        ledger_pieces.add(pd.read_parquet(wd / "clean" / f"p{p:04d}.rejected.parquet"))
+    results = {name: piece.frames() for name, piece in pieces.items()}
+    results["_sts_hist"] = hists
+    del pieces
+    tables = {name: merge_sts_parts(name, results.pop(name))
+              if name in ("loitering", "identity_anomalies") else _sort_by_mmsi(results.pop(name))
               for name in names}
-    sample = _sort_by_mmsi(results["sample"])
+    sample = _sort_by_mmsi(results.pop("sample"))
     if "source_file" in sample and len(files):
         sample["source_file"] = pd.Categorical(sample["source_file"].astype(str),
                                                categories=pd.Index(labels))
     # ledger: the loaders' rows by file, then clean's in input order
     loader = [pd.read_parquet(f) for f in
               sorted(glob.glob(str(wd / "parts" / "g*[0-9]" / "ledger-*.parquet")))]
-    cl = concat_ledgers(ledgers)
+    cl = concat_ledgers(ledger_pieces.frames())
+    del ledger_pieces
     if len(cl):
         idx = pd.Series(np.arange(len(labels)), index=labels)
         key_f = idx.reindex(cl["source_file"].astype(str).to_numpy()).to_numpy()
@@ -899,7 +1252,7 @@ def run_batch(
     if "loitering" in tables:  # the detectors that compare vessels
         say("detecting encounters (by time slice) and dark rendezvous across partitions")
         unit = _sample_units(float(sts["encounters"].get("bin_min", 10.0)))
-        budget = max(settings.memory_limit // 4 // BYTES_PER_SAMPLE, _MIN_SLICE_SAMPLES)
+        budget = max(settings.work_bytes // 4 // BYTES_PER_SAMPLE, _MIN_SLICE_SAMPLES)
         slices = _sample_slices(wd, parts, results.get("_sts_hist", []), unit, budget)
         tables = sts_across_vessels(
             gaps, tables, ports, sts, samples=slices, visible=results["_sts_visible"],
@@ -919,4 +1272,5 @@ def run_batch(
         "counts": {"rows_kept": kept, "vessels": vessels},
         "workdir": str(wd) if settings.keep_workdir else None,
         "n_partitions": n_parts,
+        "n_units": len(units),
     }

@@ -85,16 +85,41 @@ def iter_staging(
                               decimal_comma=s.decimal_comma, errors=errors)
 
 
+def _is_staging(table: pa.Table) -> bool:
+    """Whether every column of ``table`` has its staging type (text plain or
+    dictionary-encoded): a loader's table, not an NMEA frame converted to arrow."""
+    from caspian_ais.io.tabular import STAGING_TYPES
+
+    for f in table.schema:
+        want = pa.int64() if f.name == "source_row" else STAGING_TYPES.get(f.name)
+        if want is None:
+            return False
+        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+        if t != want and not (pa.types.is_string(want) and pa.types.is_large_string(t)):
+            return False
+    return True
+
+
 def staging_to_canonical(tables: list[pa.Table], file_index: Any,
                          labels: list[str]) -> pd.DataFrame:
     """Staging tables (with their file index per row) -> the canonical table.
 
-    Exactly what :func:`caspian_ais.read_ais` does with whole files: concatenate the
-    staging tables, convert to pandas, add ``source_file`` as a categorical over every
-    input's label, then :func:`caspian_ais.schema.to_canonical`. ``tables`` is emptied.
+    Exactly what :func:`caspian_ais.read_ais` does with whole files: the loaders' tables
+    are written batch by batch into the canonical table's arrays
+    (:func:`caspian_ais.io.canonical.staging_to_frame`, each table freed once written),
+    with ``source_file`` a categorical over every input's label; other tables (NMEA
+    frames) are concatenated, converted to pandas and passed to
+    :func:`caspian_ais.schema.to_canonical`. ``tables`` is emptied.
     """
     from caspian_ais.io.read import _TYPES_MAPPER
     from caspian_ais.schema import to_canonical
+
+    codes = np.asarray(file_index, dtype=np.int32)
+    if tables and all(_is_staging(t) for t in tables):
+        from caspian_ais.io.canonical import staging_to_frame
+
+        return staging_to_frame(tables, pd.Categorical.from_codes(
+            codes, categories=pd.Index(labels)))
 
     def _arrow_to_pandas(group: list[pa.Table]) -> pd.DataFrame:
         # as read_ais's conversion, without self_destruct (unsafe on shared slices)
@@ -103,7 +128,6 @@ def staging_to_canonical(tables: list[pa.Table], file_index: Any,
         group.clear()
         return table.to_pandas(types_mapper=_TYPES_MAPPER.get, split_blocks=True)
 
-    codes = np.asarray(file_index, dtype=np.int32)
     if not tables:
         df = pd.DataFrame({c: pd.Series([], dtype="float64") for c in ("lat", "lon")})
         df["mmsi"] = pd.Series([], dtype="int64")
