@@ -347,7 +347,10 @@ def plan_units(part_rows: np.ndarray, budget_rows: int,
     rows)."""
     part_rows = np.asarray(part_rows, dtype=np.int64)
     n_parts = len(part_rows)
-    bucket, rows, keys, key_unit = [], [], [], []
+    bucket: list[int] = []
+    rows: list[int] = []
+    keys: list[np.ndarray] = []
+    key_unit: list[np.ndarray] = []
     first = np.zeros(n_parts, dtype=np.int64)
     for p in range(n_parts):
         first[p] = len(bucket)
