@@ -43,10 +43,13 @@ def iter_staging(
     *,
     errors: str = "ledger",
     batch_rows: int = 1 << 20,
+    text_dictionary: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """Stream one file as staging tables.
 
-    Yields ``("batch", pyarrow.Table)`` (staging columns plus ``source_row``),
+    Yields ``("batch", pyarrow.Table)`` (staging columns plus ``source_row``; text
+    dictionary-encoded with ``text_dictionary``, as :func:`caspian_ais.read_ais` reads it:
+    the same canonical values, but the batch engine's buffers measured larger with it),
     ``("restart", None)`` (discard the batches of this file yielded so far: the reader
     starts again with other settings) and finally ``("ledger", DataFrame or None)``, the
     loader-rejected rows of the file. Format dispatch is :func:`caspian_ais.read_ais`'s.
@@ -73,7 +76,7 @@ def iter_staging(
             raise FormatDetectionError(src.label, f"format={fmt!r} but the file is not Parquet "
                                                   "(no PAR1 magic), expected a Parquet file")
         for table in iter_parquet(src, columns, geo=True if fmt == "geoparquet" else None,
-                                  batch_rows=batch_rows):
+                                  batch_rows=batch_rows, text_dictionary=text_dictionary):
             yield ("batch", table)
         yield ("ledger", None)
         return
@@ -82,7 +85,8 @@ def iter_staging(
                                               f"file looks like {s.kind}")
     yield from iter_delimited(src, format_layout(fmt, columns), list(s.header),
                               delimiter=s.delimiter, encoding=s.encoding,
-                              decimal_comma=s.decimal_comma, errors=errors)
+                              decimal_comma=s.decimal_comma, errors=errors,
+                              text_dictionary=text_dictionary)
 
 
 def _is_staging(table: pa.Table) -> bool:
