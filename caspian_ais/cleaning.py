@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from caspian_ais.flags import is_ship_mmsi, mid_of
-from caspian_ais.geodesy import EARTH_RADIUS_KM, KM_PER_NM, haversine_km
+from caspian_ais.geodesy import KM_PER_NM, distance_bound_km, haversine_km
 from caspian_ais.ledger import concat_ledgers, make_ledger, rejected_of
 from caspian_ais.ordering import (
     mmsi_time_order,
@@ -509,10 +509,6 @@ def find_position_jumps(
     return rows[o], sp[o]
 
 
-#: km per degree of latitude on the haversine sphere, a little over (an upper bound)
-_KM_PER_DEG_BOUND = EARTH_RADIUS_KM * np.pi / 180.0 * (1.0 + 1e-9)
-
-
 def _first_steps(
     mmsi: np.ndarray,
     t_ns: np.ndarray,
@@ -530,10 +526,7 @@ def _first_steps(
     their ``v`` is left 0, and is never read (only impossible steps' speeds are).
     """
     same = mmsi[1:] == mmsi[:-1]
-    bound_km = np.abs(lat[1:] - lat[:-1])
-    bound_km += np.abs(lon[1:] - lon[:-1])
-    bound_km *= _KM_PER_DEG_BOUND
-    bound_km += 1e-9
+    bound_km = distance_bound_km(lat[:-1], lon[:-1], lat[1:], lon[1:])
     dt_h = (t_ns[1:] - t_ns[:-1]) / _NS_PER_H
     dt_h *= max_kmh  # the most a vessel may move in the step, km
     ok = bound_km <= tolerance_km
