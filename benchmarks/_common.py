@@ -75,3 +75,20 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def add_malloc_option(ap: Any) -> None:
+    """Add ``--no-tune-malloc`` to an :class:`argparse.ArgumentParser`."""
+    ap.add_argument("--no-tune-malloc", action="store_true",
+                    help="leave glibc's allocator as it is (caspian-ais analyze tunes it)")
+
+
+def prepare_input(args: Any) -> Path:
+    """Tune the allocator as ``caspian-ais analyze`` does (unless ``--no-tune-malloc``),
+    then return the ``--rows``-row Parquet input (``simulated_parquet``)."""
+    if not args.no_tune_malloc:
+        from caspian_ais.batch.malloc import tune_malloc
+
+        print(f"tune_malloc: {tune_malloc()}")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    return simulated_parquet(args.workdir, args.rows, source=args.scenario)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb, simulated_parquet
+from _common import add_malloc_option, peak_rss_mb, prepare_input
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,15 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="an existing `caspian-ais simulate` output directory")
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--profile", action="store_true", help="print a cProfile of analyze()")
-    ap.add_argument("--no-tune-malloc", action="store_true",
-                    help="leave glibc's allocator as it is (caspian-ais analyze tunes it)")
+    add_malloc_option(ap)
     args = ap.parse_args(argv)
-    if not args.no_tune_malloc:
-        from caspian_ais.batch.malloc import tune_malloc
-
-        print(f"tune_malloc: {tune_malloc()}")
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    path = simulated_parquet(args.workdir, args.rows, source=args.scenario)
+    path = prepare_input(args)
 
     from caspian_ais import (
         analyze,

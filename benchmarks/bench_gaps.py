@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb, simulated_parquet, timed
+from _common import add_malloc_option, peak_rss_mb, prepare_input, timed
 
 QUERY = """
 SELECT mmsi, prev_ts AS start_time, timestamp AS end_time,
@@ -166,15 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-gap-h", type=float, default=6.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", choices=["duckdb", "movingpandas"], action="append", default=[])
-    ap.add_argument("--no-tune-malloc", action="store_true",
-                    help="leave glibc's allocator as it is (caspian-ais analyze tunes it)")
+    add_malloc_option(ap)
     args = ap.parse_args(argv)
-    if not args.no_tune_malloc:
-        from caspian_ais.batch.malloc import tune_malloc
-
-        print(f"tune_malloc: {tune_malloc()}")
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    path = simulated_parquet(args.workdir, args.rows, source=args.scenario)
+    path = prepare_input(args)
     print(f"input: {path}")
     if "duckdb" not in args.skip:
         print("\n== read_ais + detect_gaps vs DuckDB ==")
