@@ -12,20 +12,20 @@ import pytest
 from caspian_ais import analyze, clean, read_ais
 from caspian_ais.batch import iter_ais
 from caspian_ais.batch import run as batch_run
-from caspian_ais.batch.reception import (
-    build_options,
-    interval_counts,
+from caspian_ais.batch.run import BatchSettings, bucket_of, parse_memory, plan_partitions
+from caspian_ais.ledger import rejected_of
+from caspian_ais.reception import (
+    build_reception_model,
+    interval_partial,
     interval_plan,
     interval_sample,
     merge_interval,
-    merge_model,
     merge_quality,
-    occupancy_part,
-    quality_part,
+    model_from_partials,
+    occupancy_partial,
+    quality_partial,
+    reception_options,
 )
-from caspian_ais.batch.run import BatchSettings, bucket_of, parse_memory, plan_partitions
-from caspian_ais.ledger import rejected_of
-from caspian_ais.reception import build_reception_model
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +91,16 @@ def test_iter_ais_ledger_of_bad_rows(tmp_path: Path) -> None:
 def test_reception_model_from_partitions_is_identical(daily: Path) -> None:
     tracks = clean(read_ais(daily)).tracks
     model = build_reception_model(tracks)
-    opts = build_options({})
+    opts = reception_options({})
     parts = [tracks[bucket_of(tracks["mmsi"].to_numpy(), 3) == p].reset_index(drop=True)
              for p in range(3)]
     if "report_interval_s" in opts.kw:  # the run-wide median interval, from the parts
-        plan = interval_plan([interval_counts(t, opts) for t in parts])
+        plan = interval_plan([interval_partial(t, opts) for t in parts])
         interval = merge_interval([interval_sample(t, opts, plan) for t in parts], plan)
         np.testing.assert_equal(interval, model.report_interval_s)
         opts = opts.with_interval(interval)
-    q = merge_quality([quality_part(t, opts) for t in parts], opts)
-    merged = merge_model(q, [occupancy_part(t, q) for t in parts])
+    q = merge_quality([quality_partial(t, opts) for t in parts], opts)
+    merged = model_from_partials(q, [occupancy_partial(t, q) for t in parts])
     exact = ["cell", "month", "lat", "lon", "reports", "vessels", "well_heard", "quality",
              "reports_per_h"]
     pd.testing.assert_frame_equal(model.cells[exact], merged.cells[exact])

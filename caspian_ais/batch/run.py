@@ -22,7 +22,7 @@ into place, then writes a ``.done`` marker; a rerun skips every unit with a mark
 3. **context** -- what one vessel's gaps are judged against: the counts are merged;
    per partition the occupancy of cells by time bin and the starts of its gaps; merged
    into the :class:`~caspian_ais.reception.ReceptionModel`
-   (:mod:`caspian_ais.batch.reception`), identical to the one built from all tracks, and
+   (:mod:`caspian_ais.reception`), identical to the one built from all tracks, and
    the table of every gap start (for ``co_onset``).
 4. **detect** -- per partition: gaps (with the global model and the global data end),
    port calls, dark port calls, round trips, and the per-vessel part of the ship-to-ship
@@ -639,9 +639,9 @@ def _clean_partition(p: int, *, workdir: str, labels: list[str], max_speed_kn: f
                      ropts: Any, units: Units | None = None) -> dict[str, Any]:
     """Stage 2 unit: canonical table, clean, reception counts of one partition (unit
     ``p`` of ``units``; without them, bucket ``p``)."""
-    from caspian_ais.batch.reception import interval_counts
     from caspian_ais.batch.stream import staging_to_canonical
     from caspian_ais.cleaning import clean
+    from caspian_ais.reception import interval_partial
 
     wd = Path(workdir)
     out = wd / "clean"
@@ -662,7 +662,7 @@ def _clean_partition(p: int, *, workdir: str, labels: list[str], max_speed_kn: f
     tracks, ledger = cleaned
     _write_frame(out / f"p{p:04d}.parquet", tracks)
     _write_frame(out / f"p{p:04d}.rejected.parquet", ledger)
-    _dump_pickle(out / f"p{p:04d}.intervals.pkl", interval_counts(tracks, ropts))
+    _dump_pickle(out / f"p{p:04d}.intervals.pkl", interval_partial(tracks, ropts))
     info = {
         "p": p, "rows_in": n_in, "rows_kept": len(tracks), "rejected": len(ledger),
         "vessels": int(tracks["mmsi"].nunique()) if len(tracks) else 0,
@@ -687,7 +687,7 @@ def _model_columns(workdir: str, p: int) -> pd.DataFrame:
 def _interval_partition(p: int, *, workdir: str, ropts: Any, plan: dict[str, Any]
                         ) -> np.ndarray:
     """Stage 3a unit: the partition's intervals in the run-wide median's sample."""
-    from caspian_ais.batch.reception import interval_sample
+    from caspian_ais.reception import interval_sample
 
     release_memory(heap=False)
     return interval_sample(_model_columns(workdir, p), ropts, plan)
@@ -695,13 +695,13 @@ def _interval_partition(p: int, *, workdir: str, ropts: Any, plan: dict[str, Any
 
 def _quality_partition(p: int, *, workdir: str, ropts: Any) -> dict[str, Any]:
     """Stage 3b unit: the partition's share of the reception model's cell-month counts."""
-    from caspian_ais.batch.reception import quality_part
+    from caspian_ais.reception import quality_partial
 
     path = Path(workdir) / "context" / f"p{p:04d}.quality.pkl"
     if path.exists():
         return {"p": p, "skipped": True}
     release_memory(heap=False)
-    _dump_pickle(path, quality_part(_model_columns(workdir, p), ropts))
+    _dump_pickle(path, quality_partial(_model_columns(workdir, p), ropts))
     return {"p": p}
 
 
@@ -713,8 +713,8 @@ def _context_partition(p: int, *, workdir: str, q: Any, min_gap: Any,
     starts of its gaps (core gap table), against which every partition's gaps count
     their ``co_onset`` (other vessels going quiet nearby at the same time).
     """
-    from caspian_ais.batch.reception import occupancy_part
     from caspian_ais.gaps import detect_gaps
+    from caspian_ais.reception import occupancy_partial
 
     path = Path(workdir) / "context" / f"p{p:04d}.pkl"
     if path.exists():
@@ -723,7 +723,7 @@ def _context_partition(p: int, *, workdir: str, q: Any, min_gap: Any,
     tracks = pd.read_parquet(Path(workdir) / "clean" / f"p{p:04d}.parquet",
                              columns=["mmsi", "timestamp", "lat", "lon"])
     core = detect_gaps(tracks, min_gap, enrich=False, **core_options)
-    out = {"occupancy": occupancy_part(tracks, q) if q is not None else None,
+    out = {"occupancy": occupancy_partial(tracks, q) if q is not None else None,
            "starts": core[["mmsi", "start_time", "start_lat", "start_lon"]]}
     _dump_pickle(path, out)
     return {"p": p, "gaps": len(core)}
@@ -989,11 +989,11 @@ def _sort_by_mmsi(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _stage_modules() -> None:
     """Import what the stages run, so that a measured floor includes the libraries."""
-    import caspian_ais.batch.reception
     import caspian_ais.batch.stream
     import caspian_ais.encounters
     import caspian_ais.identity
     import caspian_ais.pipeline
+    import caspian_ais.reception
     import caspian_ais.rendezvous  # noqa: F401
 
 
@@ -1062,18 +1062,18 @@ def run_batch(
     (default :class:`LocalExecutor`; :class:`caspian_ais.batch.dask.DaskExecutor` runs
     them on a Dask cluster). ``sts_options`` are :func:`caspian_ais.analyze`'s.
     """
-    from caspian_ais.batch.reception import (
-        build_options,
-        interval_plan,
-        merge_interval,
-        merge_model,
-        merge_quality,
-    )
     from caspian_ais.batch.stream import estimate_rows
     from caspian_ais.io.read import _check_arguments
     from caspian_ais.io.sources import resolve_sources
     from caspian_ais.ledger import concat_ledgers
     from caspian_ais.pipeline import sts_options_by_table
+    from caspian_ais.reception import (
+        interval_plan,
+        merge_interval,
+        merge_quality,
+        model_from_partials,
+        reception_options,
+    )
 
     sts = sts_options_by_table(sts_options)
     say = on_stage or (lambda _m: None)
@@ -1089,7 +1089,7 @@ def run_batch(
     settings.check()
     gap_options = dict(gap_options)
     reception_given = gap_options.get("reception_model", None)
-    ropts = build_options(gap_options)
+    ropts = reception_options(gap_options)
     fp = _fingerprint(files, format=format, columns=columns,
                       memory_limit=settings.memory_limit, n_partitions=settings.n_partitions,
                       max_speed_kn=max_speed_kn, min_gap=min_gap, ports=ports.to_json(),
@@ -1183,7 +1183,7 @@ def run_batch(
             model = _load_pickle(mpath)
         else:
             assert q is not None
-            model = merge_model(q, [c["occupancy"] for c in ctx])
+            model = model_from_partials(q, [c["occupancy"] for c in ctx])
             _dump_pickle(mpath, model)
         q = None
         gap_options.pop("reception_model", None)
