@@ -165,29 +165,22 @@ def _tie_break(st: SortedTracks, rows: np.ndarray, lat: np.ndarray, lon: np.ndar
     """
     if rows.size == 0:
         return rows
-    code, t = st.code, st.t_ns
-    if last:
-        prev = np.maximum(rows - 1, 0)
-        tied = (rows > 0) & (code[prev] == code[rows]) & (t[prev] == t[rows])
-    else:
-        nxt = np.minimum(rows + 1, code.size - 1)
-        tied = (rows < code.size - 1) & (code[nxt] == code[rows]) & (t[nxt] == t[rows])
+    n = len(st)
+    nb = np.clip(rows - 1 if last else rows + 1, 0, n - 1)  # the neighbour inside the run
+    tied = (nb != rows) & (st.code_of(nb) == st.code_of(rows)) & (st.t_of(nb) == st.t_of(rows))
     if not tied.any():
         return rows
     out = rows.copy()
     sel = np.flatnonzero(tied)
     r = rows[sel]
-    # run bounds of equal (code, t): exact via lexicographic search on (code, t)
-    # rows of a run are contiguous; walk with searchsorted on the key then refine on t
-    lo = np.searchsorted(st.key, st.key[r], side="left")
-    hi = np.searchsorted(st.key, st.key[r], side="right")
+    code_r, t_r = st.code_of(r), st.t_of(r)
+    # run bounds of equal (code, t): rows of a run are contiguous
+    lo = st.search(code_r, t_r, side="left")
+    hi = st.search(code_r, t_r, side="right")
     lens = hi - lo
     run_id = np.repeat(np.arange(sel.size), lens)
-    within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-    members = np.repeat(lo, lens) + within
-    same_t = t[members] == t[r][run_id]
-    run_id, members = run_id[same_t], members[same_t]
-    src = st.order[members]
+    members = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens - lo, lens)
+    src = st.src_of(members)
     ordr = np.lexsort((lon[src], lat[src], run_id))
     run_sorted = run_id[ordr]
     first = np.r_[True, run_sorted[1:] != run_sorted[:-1]]
@@ -567,33 +560,29 @@ def _core_gaps(
     data_end_ns: int | None,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Base gap table plus the sorted positions of each gap's start and end rows."""
-    code, t = st.code, st.t_ns
-    n = code.size
+    n = len(st)
     lat_all = tracks["lat"].to_numpy(dtype=np.float64)
     lon_all = tracks["lon"].to_numpy(dtype=np.float64)
-    if n >= 2:
-        same = code[1:] == code[:-1]
-        dt = t[1:] - t[:-1]
-        i = np.flatnonzero(same & (dt >= min_gap_ns))
-    else:
-        i = np.zeros(0, dtype=np.int64)
+    i = st.steps(min_gap_ns)
     s_rows = _tie_break(st, i, lat_all, lon_all, last=True)
     e_rows = _tie_break(st, i + 1, lat_all, lon_all, last=False)
     o_rows = np.zeros(0, dtype=np.int64)
     if include_open and n:
-        end_ns = int(t.max()) if data_end_ns is None else int(data_end_ns)
-        last_rows = np.r_[np.flatnonzero(code[1:] != code[:-1]), n - 1]
-        o_rows = last_rows[(end_ns - t[last_rows]) >= min_gap_ns]
+        last_rows = st.vessel_bounds()[1] - 1
+        t_last = st.t_of(last_rows)
+        end_ns = int(t_last.max()) if data_end_ns is None else int(data_end_ns)
+        o_rows = last_rows[(end_ns - t_last) >= min_gap_ns]
         o_rows = _tie_break(st, o_rows, lat_all, lon_all, last=True)
     else:
         end_ns = 0
     k, m = s_rows.size, o_rows.size
     s_all = np.r_[s_rows, o_rows]
-    start_ns = t[s_all]
-    end_t = np.r_[t[e_rows], np.full(m, np.iinfo(np.int64).min, dtype=np.int64)]
-    dur_ns = np.r_[t[e_rows] - t[s_rows], end_ns - t[o_rows]].astype(np.float64)
+    start_ns = st.t_of(s_all)
+    t_e = st.t_of(e_rows)
+    end_t = np.r_[t_e, np.full(m, np.iinfo(np.int64).min, dtype=np.int64)]
+    dur_ns = np.r_[t_e - start_ns[:k], end_ns - start_ns[k:]].astype(np.float64)
     duration_h = dur_ns / _NS_PER_H
-    s_src, e_src = st.order[s_all], st.order[e_rows]
+    s_src, e_src = st.src_of(s_all), st.src_of(e_rows)
     s_lat, s_lon = lat_all[s_src], lon_all[s_src]
     e_lat = np.r_[lat_all[e_src], np.full(m, np.nan)]
     e_lon = np.r_[lon_all[e_src], np.full(m, np.nan)]
@@ -601,7 +590,7 @@ def _core_gaps(
     with np.errstate(divide="ignore", invalid="ignore"):
         speed = np.where(duration_h > 0, dist / KM_PER_NM / duration_h, np.nan)
     speed[k:] = np.nan
-    mmsi = st.mmsis[code[s_all]]
+    mmsi = st.mmsis[st.code_of(s_all)]
     if (start_ns % 1_000_000_000 == 0).all():
         tid = (start_ns // 1_000_000_000).astype(str)
     else:  # sub-second starts: keep the id exact
@@ -737,14 +726,14 @@ def _enrich(
     cum = np.r_[0, np.cumsum(uniq)]
     code_s = st.code[s_rows]
     t_s = st.t_ns[s_rows]
-    lo_i = np.searchsorted(st.key, st.key_of(code_s, t_s - w_ns, ceil=True), side="left")
-    hi_i = np.searchsorted(st.key, st.key_of(code_s, t_s), side="right")
+    lo_i = st.search(code_s, t_s - w_ns, side="left")
+    hi_i = st.search(code_s, t_s, side="right")
     before = cum[hi_i] - cum[lo_i]
     e_ok = e_rows >= 0
     er = np.maximum(e_rows, 0)
     t_e = st.t_ns[er]
-    lo_e = np.searchsorted(st.key, st.key_of(code_s, t_e), side="left")
-    hi_e = np.searchsorted(st.key, st.key_of(code_s, t_e + w_ns), side="right")
+    lo_e = st.search(code_s, t_e, side="left")
+    hi_e = st.search(code_s, t_e + w_ns, side="right")
     after = np.where(e_ok, cum[hi_e] - cum[lo_e], 0)
     g["positions_before"] = before.astype(np.int64)
     g["positions_after"] = after.astype(np.int64)

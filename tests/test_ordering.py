@@ -37,14 +37,56 @@ def grouped(rng: np.random.Generator, n_vessels: int, per: int, *, unit_ns: int 
 
 def check(st_: SortedTracks, mmsi: np.ndarray, t: np.ndarray) -> None:
     ref = np.lexsort((np.arange(mmsi.size), t, mmsi))
+    mmsis = np.unique(mmsi)
+    code = np.searchsorted(mmsis, mmsi[ref])
+    # the accessors first: a table held as runs answers them without the full arrays
+    pos = np.arange(mmsi.size)
+    assert np.array_equal(st_.src_of(pos), ref)
+    assert np.array_equal(st_.code_of(pos), code)
+    assert np.array_equal(st_.t_of(pos), t[ref])
+    check_steps(st_, code, t[ref])
+    check_search(st_, code, t[ref])
+    lo, hi = st_.vessel_bounds()
+    assert np.array_equal(lo, np.searchsorted(code, np.arange(mmsis.size)))
+    assert np.array_equal(hi, np.searchsorted(code, np.arange(mmsis.size), side="right"))
+    # then the arrays
     assert np.array_equal(st_.order, ref)
-    assert np.array_equal(st_.mmsis, np.unique(mmsi))
-    assert np.array_equal(st_.mmsis[st_.code], mmsi[ref])
+    assert np.array_equal(st_.mmsis, mmsis)
+    assert np.array_equal(st_.code, code)
     assert np.array_equal(st_.t_ns, t[ref])
-    assert np.all(np.diff(st_.key) >= 0)
-    if st_.exact:
-        expect = st_.code * st_.stride + (st_.t_ns - st_.t0_ns) // st_.unit_ns
-        assert np.array_equal(st_.key, expect)
+    check_steps(st_, code, t[ref])
+
+
+def check_steps(st_: SortedTracks, code: np.ndarray, ts: np.ndarray) -> None:
+    d = np.diff(ts)
+    for min_ns in (1, int(np.median(d)) if d.size else 1, int(d.max()) if d.size else 1,
+                   int(d.max()) + 1 if d.size else 2):
+        if min_ns <= 0:
+            continue
+        want = np.flatnonzero((code[1:] == code[:-1]) & (d >= min_ns))
+        assert np.array_equal(st_.steps(min_ns), want), min_ns
+
+
+def check_search(st_: SortedTracks, code: np.ndarray, ts: np.ndarray) -> None:
+    """``search`` agrees with a plain bisection over (code, time) tuples."""
+    if len(st_) == 0:
+        return
+    rng = np.random.default_rng(len(st_))
+    k = 50
+    qc = rng.integers(0, st_.mmsis.size, k)
+    pick = rng.integers(0, len(st_), k)
+    qt = ts[pick] + rng.integers(-2, 3, k) * rng.integers(0, 2, k)
+    pairs = list(zip(code.tolist(), ts.tolist(), strict=True))
+    for side in ("left", "right"):
+        got = st_.search(qc, qt, side=side)
+        want = [bisect(pairs, (c, t), side) for c, t in zip(qc.tolist(), qt.tolist(), strict=True)]
+        assert got.tolist() == want
+
+
+def bisect(pairs: list[tuple[int, int]], q: tuple[int, int], side: str) -> int:
+    import bisect as b
+
+    return b.bisect_left(pairs, q) if side == "left" else b.bisect_right(pairs, q)
 
 
 @pytest.mark.parametrize("layout", ["grouped", "shuffled", "sorted", "one_vessel"])
@@ -65,15 +107,39 @@ def test_sort_matches_lexsort(layout: str, unit_ns: int) -> None:
     assert st_.presorted == (layout == "sorted")
 
 
-def test_key_of_a_sorted_input_equals_the_key_of_the_sort() -> None:
+def test_sorted_input_gives_the_same_result_as_the_sort() -> None:
     rng = np.random.default_rng(3)
     mmsi, t = grouped(rng, 30, 200)
     a = sort_mmsi_time(mmsi, t)
-    b = sort_mmsi_time(mmsi[a.order], t[a.order])  # already sorted: key built lazily
+    b = sort_mmsi_time(mmsi[a.order], t[a.order])  # already sorted: not sorted again
     assert b.presorted and not a.presorted
-    assert np.array_equal(a.key, b.key)
-    assert (a.unit_ns, a.stride, a.t0_ns, a.exact) == (b.unit_ns, b.stride, b.t0_ns, b.exact)
     assert np.array_equal(a.code, b.code) and np.array_equal(a.mmsis, b.mmsis)
+    assert np.array_equal(a.t_ns, b.t_ns)
+    check_search(b, a.code, a.t_ns)
+
+
+def test_search_rejects_an_unknown_side() -> None:
+    st_ = sort_mmsi_time(np.array([1, 1]), np.array([5, 6]))
+    with pytest.raises(ValueError, match="side"):
+        st_.search(np.array([0]), np.array([5]), side="middle")
+
+
+def test_runs_with_overlapping_runs_of_one_vessel_match_lexsort() -> None:
+    # rows in vessel runs, but one vessel's runs interleave in time (two transmitters
+    # on one MMSI, or late rows): only that vessel is sorted, ties keep input order
+    rng = np.random.default_rng(11)
+    parts_m, parts_t = [], []
+    for v in range(200):
+        n = 400
+        tv = T0 + np.cumsum(rng.integers(0, 3, n)) * 10**9
+        if v % 7 == 0:  # split into interleaving runs
+            tv = np.r_[tv[::2], tv[1::2]]
+        parts_m.append(np.full(n, 273_000_000 + (v * 37) % 200))
+        parts_t.append(tv)
+    mmsi, t = np.concatenate(parts_m), np.concatenate(parts_t)
+    st_ = sort_mmsi_time(mmsi, t)
+    assert not st_.presorted
+    check(st_, mmsi, t)
 
 
 @settings(max_examples=60, deadline=None)
@@ -190,13 +256,16 @@ def _runs(rng: np.random.Generator, n: int, n_vessels: int, shuffle_p: float
             T0 + np.asarray(t[:n], dtype=np.int64) * 10**9)
 
 
+@pytest.mark.parametrize("chunk", [5, 1 << 17])
 @pytest.mark.parametrize("shuffle_p", [0.0, 0.2])
-def test_runs_path_equals_a_stable_sort(monkeypatch: pytest.MonkeyPatch, shuffle_p: float
-                                        ) -> None:
-    """Ordering the runs (and sorting only vessels whose runs overlap) is the sort."""
+def test_runs_path_equals_a_stable_sort(monkeypatch: pytest.MonkeyPatch, shuffle_p: float,
+                                        chunk: int) -> None:
+    """Ordering the runs (and sorting only vessels whose runs overlap) is the sort; the
+    chunked neighbour scans give the same answers at any block size."""
     from caspian_ais import ordering
 
     monkeypatch.setattr(ordering, "_MAX_RUN_SHARE", 1.0)  # take the runs path always
+    monkeypatch.setattr(ordering, "_CHUNK", chunk)
     rng = np.random.default_rng(7)
     used = 0
     for _ in range(300):
