@@ -591,12 +591,12 @@ def _core_gaps(
         speed = np.where(duration_h > 0, dist / KM_PER_NM / duration_h, np.nan)
     speed[k:] = np.nan
     mmsi = st.mmsis[st.code_of(s_all)]
-    if (start_ns % 1_000_000_000 == 0).all():
-        tid = (start_ns // 1_000_000_000).astype(str)
-    else:  # sub-second starts: keep the id exact
-        tid = np.char.add(np.char.add((start_ns // 1_000_000_000).astype(str), "."),
-                          np.char.zfill((start_ns % 1_000_000_000).astype(str), 9))
-    gap_id = np.char.add(np.char.add(mmsi.astype(str), "-"), tid)
+    sec, sub = np.divmod(start_ns, 1_000_000_000)
+    if sub.any():  # sub-second starts: keep the id exact
+        gap_id = [f"{m}-{s}.{f:09d}" for m, s, f in zip(mmsi.tolist(), sec.tolist(), sub.tolist(),
+                                                       strict=True)]
+    else:
+        gap_id = [f"{m}-{s}" for m, s in zip(mmsi.tolist(), sec.tolist(), strict=True)]
     df = pd.DataFrame(
         {
             "mmsi": mmsi,
@@ -609,7 +609,7 @@ def _core_gaps(
             "end_lon": e_lon,
             "distance_km": dist,
             "implied_speed_kn": speed,
-            "gap_id": pd.array(gap_id.astype(object), dtype="str"),
+            "gap_id": pd.array(gap_id, dtype="str"),
             "is_closed": np.r_[np.ones(k, bool), np.zeros(m, bool)],
         }
     )

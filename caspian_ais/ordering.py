@@ -317,10 +317,7 @@ def _timestamps_ns(tracks: pd.DataFrame) -> np.ndarray:
     ts = tracks["timestamp"]
     if not (isinstance(ts.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(ts.dtype)):
         ts = pd.to_datetime(ts, utc=True)
-    arr = timestamp_ns(ts)  # UTC epoch ns; a zero-copy view for the canonical column
-    if arr.size and arr.min() == _NAT:
-        raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
-    return arr
+    return timestamp_ns(ts)  # UTC epoch ns; a zero-copy view for the canonical column
 
 
 def vessel_codes(mmsi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -390,19 +387,6 @@ def _key_layout(rel: np.ndarray, n_codes: int, scratch: np.ndarray) -> tuple[int
     return unit, span // unit + 2, exact
 
 
-def _sorted_starts(mmsi: np.ndarray, t_ns: np.ndarray) -> np.ndarray | None:
-    """First row of each vessel if rows are in (mmsi, time) order, else None.
-
-    Works on boolean neighbour tests: time may go back only where the MMSI goes up.
-    """
-    if not (mmsi[1:] >= mmsi[:-1]).all():
-        return None
-    back = np.flatnonzero(t_ns[1:] < t_ns[:-1])  # few: only at vessel changes if sorted
-    if back.size and not (mmsi[back + 1] > mmsi[back]).all():
-        return None
-    return np.r_[0, np.flatnonzero(mmsi[1:] != mmsi[:-1]) + 1]
-
-
 def sort_mmsi_time(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks:
     """Sort rows by ``(mmsi, t_ns)``, stably, with one vectorised sort (or none).
 
@@ -431,10 +415,12 @@ def sort_mmsi_time(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks:
         return SortedTracks(e, order=e, code=e, t_ns=e, presorted=True)
     if int(t_ns.min()) == _NAT:
         raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
-    starts = _sorted_starts(mmsi, t_ns)
-    if starts is not None:
+    # runs of one vessel in time order; in order already when each run is a new vessel
+    starts = _run_starts(mmsi, t_ns)
+    r_mmsi = mmsi[starts]
+    if (r_mmsi[1:] > r_mmsi[:-1]).all():
         return _already_sorted(mmsi, t_ns, starts)
-    runs = _sorted_runs(mmsi, t_ns)
+    runs = _sorted_runs(mmsi, t_ns, starts)
     if runs is not None:
         return runs
     codes, mmsis = vessel_codes(mmsi)
@@ -473,7 +459,8 @@ def _code_time_order(codes: np.ndarray, n_codes: int, t_ns: np.ndarray) -> np.nd
 _MAX_RUN_SHARE = 1 / 64
 
 
-def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks | None:
+def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray, starts: np.ndarray | None = None
+                 ) -> SortedTracks | None:
     """Order of rows that come in a few runs each in order (one vessel, time ascending).
 
     A dump written vessel by vessel (or month by month, vessel by vessel) is such a
@@ -482,7 +469,8 @@ def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks | None:
     Returns ``None`` when the rows are not laid out like that (then a sort is needed).
     """
     n = mmsi.size
-    starts = _run_starts(mmsi, t_ns)
+    if starts is None:
+        starts = _run_starts(mmsi, t_ns)
     if starts.size > n * _MAX_RUN_SHARE:
         return None
     ends = np.r_[starts[1:], n]
