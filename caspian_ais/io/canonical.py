@@ -13,6 +13,7 @@ time and memory.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -83,7 +84,7 @@ class CanonicalBuilder:
         n = self.n_rows
         self._values: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
-        self._text: dict[str, list[pa.Array]] = {}
+        self._text: dict[str, list[tuple[int, list[pa.Array]]]] = {}
         for col in self.columns:
             dtype = CANONICAL_DTYPES[col]
             if col in self._absent:
@@ -100,13 +101,26 @@ class CanonicalBuilder:
         if self._flag:
             self._text["flag_state"] = []
         self._pos = 0
+        self._written = 0
+        self._lock = threading.Lock()
 
-    def append(self, table: pa.Table) -> None:
-        """Write the next staging table's rows (in order)."""
+    @property
+    def rows_written(self) -> int:
+        """Rows appended so far."""
+        return self._written
+
+    def append(self, table: pa.Table, start: int | None = None) -> None:
+        """Write a staging table's rows: after the rows written so far, or at row ``start``.
+
+        Appends with explicit, disjoint ``start`` ranges may run on several threads at
+        once (each writes its own slice of the arrays; text is put in order at the end).
+        """
         k = table.num_rows
         if k == 0:
             return
-        start, stop = self._pos, self._pos + k
+        if start is None:
+            start = self._pos
+        stop = start + k
         if stop > self.n_rows:
             raise ValueError(f"more rows than announced ({self.n_rows})")
         names = set(table.column_names)
@@ -115,7 +129,7 @@ class CanonicalBuilder:
                 continue
             arr = table.column(col) if col in names else None
             if col in self._text:
-                self._text[col].extend(_text_chunks(arr, k))
+                self._text[col].append((start, _text_chunks(arr, k)))
             elif arr is None:
                 self._fill_missing(col, start, stop)
             else:
@@ -123,8 +137,11 @@ class CanonicalBuilder:
         if self._flag:
             from caspian_ais.flags import flag_state_arrow
 
-            self._text["flag_state"].append(flag_state_arrow(self._values["mmsi"][start:stop]))
-        self._pos = stop
+            self._text["flag_state"].append(
+                (start, [flag_state_arrow(self._values["mmsi"][start:stop])]))
+        with self._lock:
+            self._written += k
+            self._pos = max(self._pos, stop)
 
     def _fill_missing(self, col: str, start: int, stop: int) -> None:
         values = self._values[col]
@@ -171,15 +188,15 @@ class CanonicalBuilder:
 
     def finish(self, source_file: pd.Categorical) -> pd.DataFrame:
         """Return the canonical table (``source_file``: the value of every row)."""
-        if self._pos != self.n_rows:
-            raise ValueError(f"{self._pos} rows written, {self.n_rows} announced")
+        if self._written != self.n_rows:
+            raise ValueError(f"{self._written} rows written, {self.n_rows} announced")
         out: dict[str, object] = {}
         out.update(_all_missing(self._absent, self.n_rows))
         for col in self.columns:
             if col in out:
                 continue
             if col in self._text:
-                out[col] = _text_array(self._text.pop(col))
+                out[col] = _text_array(_in_order(self._text.pop(col)))
             elif col == "timestamp":
                 out[col] = utc_datetime_array(self._values.pop(col))
             elif col in self._masks:
@@ -188,7 +205,7 @@ class CanonicalBuilder:
                 out[col] = self._values.pop(col)
         out["source_file"] = source_file
         if self._flag:
-            out["flag_state"] = _text_array(self._text.pop("flag_state"))
+            out["flag_state"] = _text_array(_in_order(self._text.pop("flag_state")))
         index = pd.RangeIndex(self.n_rows)
         order = [c for c in CANONICAL_COLUMNS if c in out]
         return pd.DataFrame({c: pd.Series(out[c], index=index, copy=False) for c in order},
@@ -222,6 +239,12 @@ def staging_to_frame(tables: list[pa.Table], source_file: pd.Categorical, *,
     while tables:
         builder.append(tables.pop())
     return builder.finish(source_file)
+
+
+def _in_order(pieces: list[tuple[int, list[pa.Array]]]) -> list[pa.Array]:
+    """Text chunks of appends, in row order."""
+    pieces.sort(key=lambda p: p[0])
+    return [chunk for _, chunks in pieces for chunk in chunks]
 
 
 def _all_missing(columns: list[str], n: int) -> dict[str, pd.Series]:

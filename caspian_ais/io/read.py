@@ -42,6 +42,8 @@ __all__ = ["read_ais", "ERRORS"]
 ERRORS: tuple[str, ...] = ("ledger", "raise")
 
 _MAPPED_FORMATS = ("csv", "parquet", "geoparquet")
+#: Threads decoding one Parquet file's row groups at once (pyarrow's CPU count).
+DECODE_THREADS = max(1, min(pa.cpu_count(), 8))
 _TYPES_MAPPER = {pa.int16(): pd.Int16Dtype()}
 
 
@@ -70,6 +72,19 @@ class _Part:
         if self.parquet is not None:
             return self.parquet.columns
         return list(dict.fromkeys(c for t in self.tables or [] for c in t.column_names))
+
+    def decode_into(self, builder: CanonicalBuilder, base: int) -> bool:
+        """Decode a Parquet part on :data:`DECODE_THREADS` threads, one row group per task,
+        straight into ``builder`` from its row ``base``. ``False`` (nothing done) for
+        other parts and files not split into row groups of a suitable size."""
+        if self.parquet is None:
+            return False
+        done = self.parquet.decode_row_groups(
+            lambda table, offset: builder.append(table, start=base + offset),
+            threads=DECODE_THREADS)
+        if done:
+            self.parquet = None
+        return done
 
     def staging(self) -> Iterator[pa.Table]:
         """The staging tables, each released by the part once handed out.
@@ -215,8 +230,10 @@ def read_ais(
     missing. Timestamps without a UTC offset are taken as UTC; timestamps with an offset
     (``+02:00``, ``Z``) are converted to UTC. A header-only file gives an empty table.
 
-    Parquet files are decoded batch by batch straight into the result's columns (text
-    dictionary-encoded), so the file's data is never held twice in memory.
+    Parquet files are decoded straight into the result's columns (text
+    dictionary-encoded), so the file's data is never held twice in memory: row groups
+    of up to 2 M rows on ``DECODE_THREADS`` threads at once (one group per thread),
+    larger ones batch by batch.
 
     Examples
     --------
@@ -368,11 +385,14 @@ def _combine(parts: list[_Part], usecols: Sequence[str] | None = None,
         builder = CanonicalBuilder(int(lengths.sum()),
                                    dict.fromkeys(c for p in parts for c in p.columns),
                                    usecols=usecols)
+        base = 0
         for p in parts:
             decoded_here = p.parquet is not None
-            for table in p.staging():
-                builder.append(table)
-                del table
+            if not p.decode_into(builder, base):
+                for table in p.staging():
+                    builder.append(table)
+                    del table
+            base = builder.rows_written
             if bar is not None and decoded_here:
                 bar.update()
         result = builder.finish(source_file)

@@ -27,9 +27,11 @@ Conventions
 
 from __future__ import annotations
 
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +110,8 @@ TEXT_COLUMNS: tuple[str, ...] = ("name", "callsign", "destination", "ais_class")
 
 _BLOCK_SIZE = 4 << 20
 _PARQUET_BATCH_ROWS = 1 << 20
+#: Largest row group :meth:`ParquetStaging.decode_row_groups` decodes whole on a thread.
+PARALLEL_MAX_GROUP_ROWS = 1 << 21
 #: Text per CSV record batch when a whole file is read for the canonical table.
 STREAM_BLOCK_SIZE = 16 << 20
 #: Batch rows when a Parquet file is decoded straight into the canonical table: about
@@ -1414,12 +1418,27 @@ class ParquetStaging:
             [np.arange(first_row, first_row + n_rows, dtype=np.int64)])
         return pa.table(out)
 
+    def _wanted(self) -> list[str]:
+        return [actual for actual, _ in self.plan] + ([self.geom_col] if self.geom_col else [])
+
+    def _convert(self, batch: pa.RecordBatch | pa.Table, first_row: int) -> pa.Table:
+        """One decoded batch as a staging table whose first row is number ``first_row``."""
+        data = convert_columns({nm: batch.column(nm) for nm in batch.schema.names},
+                               self.plan, ISO_FORMATS, text_dictionary=self.text_dictionary)
+        if self.geom_col:
+            data["lon"], data["lat"] = point_coordinates(
+                batch.column(self.geom_col), self.col_meta, self.src.label)
+        return self._staging(data, first_row, batch.num_rows)
+
+    def _corrupt(self, exc: BaseException) -> UnreadableFileError:
+        return UnreadableFileError(self.src.label, f"cannot read Parquet data ({exc}); the "
+                                                   "file is probably truncated or corrupt")
+
     def batches(self, batch_rows: int = _PARQUET_BATCH_ROWS, *,
                 whole: bool = False) -> Iterator[pa.Table]:
         """Decode the file as staging tables of at most ``batch_rows`` rows (see
         :func:`iter_parquet`)."""
-        wanted = [actual for actual, _ in self.plan] + (
-            [self.geom_col] if self.geom_col else [])
+        wanted = self._wanted()
         pf = _parquet_file(self.src, self.read_dictionary or None, metadata=self.metadata)
         n = 0
         try:
@@ -1429,22 +1448,75 @@ class ParquetStaging:
                        pf.iter_batches(batch_size=batch_rows, columns=wanted,
                                        use_threads=True))
             for batch in batches:
-                data = convert_columns({nm: batch.column(nm) for nm in batch.schema.names},
-                                       self.plan, ISO_FORMATS,
-                                       text_dictionary=self.text_dictionary)
-                if self.geom_col:
-                    data["lon"], data["lat"] = point_coordinates(
-                        batch.column(self.geom_col), self.col_meta, self.src.label)
-                yield self._staging(data, n + 1, batch.num_rows)
+                yield self._convert(batch, n + 1)
                 n += batch.num_rows
         except (pa.ArrowException, OSError) as exc:
-            raise UnreadableFileError(self.src.label, f"cannot read Parquet data ({exc}); the "
-                                                      "file is probably truncated or "
-                                                      "corrupt") from exc
+            raise self._corrupt(exc) from exc
         finally:
             pf.close()
         if n == 0:
             yield self._staging({}, 1, 0)
+
+    def decode_row_groups(self, sink: Callable[[pa.Table, int], None], *,
+                          threads: int) -> bool:
+        """Decode the file on ``threads`` threads, one row group per task.
+
+        Each staging table goes to ``sink(table, offset)`` (``offset``: the file's row
+        index of its first row), called on the decoding threads in no particular order.
+        Decoding, conversion and the sink's copies of whole row groups run in parallel,
+        where :meth:`batches` decodes one batch at a time (columns in parallel).
+
+        Parameters
+        ----------
+        sink : callable
+            Called once per row group; must be safe to call from several threads at once
+            for disjoint row ranges.
+        threads : int
+            Decoding threads (at most one per row group).
+
+        Returns
+        -------
+        bool
+            ``False``, with nothing decoded, when the file has no rows, a single row group,
+            or a row group larger than :data:`PARALLEL_MAX_GROUP_ROWS` (memory: each
+            thread holds one decoded row group); use :meth:`batches` then.
+        """
+        md = self.metadata
+        sizes = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)],
+                         dtype=np.int64)
+        if threads < 2 or sizes.size < 2 or int(sizes.max()) > PARALLEL_MAX_GROUP_ROWS:
+            return False
+        offsets = np.r_[0, np.cumsum(sizes)[:-1]].tolist()
+        wanted = self._wanted()
+        next_group = iter(range(sizes.size))  # shared: next() is atomic under the GIL
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def work() -> None:
+            pf = _parquet_file(self.src, self.read_dictionary or None, metadata=md)
+            try:
+                while not stop.is_set():
+                    with lock:
+                        i = next(next_group, None)
+                    if i is None:
+                        return
+                    table = pf.read_row_group(i, columns=wanted, use_threads=False)
+                    sink(self._convert(table, offsets[i] + 1), offsets[i])
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                pf.close()
+
+        with ThreadPoolExecutor(max_workers=min(threads, sizes.size),
+                                thread_name_prefix="caspian_ais-parquet") as pool:
+            futures = [pool.submit(work) for _ in range(min(threads, sizes.size))]
+        try:
+            for f in futures:
+                f.result()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._corrupt(exc) from exc
+        return True
 
 
 def _has_latlon(layout: Layout, names: Sequence[str]) -> bool:

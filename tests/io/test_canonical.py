@@ -127,6 +127,57 @@ def test_small_batches_and_many_files(tmp_path: Path, monkeypatch: pytest.Monkey
     _same(batched.iloc[:400].reset_index(drop=True), read_ais(a))
 
 
+@pytest.mark.parametrize("threads", [2, 4])
+def test_row_groups_decoded_in_parallel_equal_one_batch_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    raw = _awkward(3000, seed=5)
+    raw["ais_class"] = raw["ais_class"].where(raw["ais_class"].isin(["A", "B"]))
+    a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
+    raw.iloc[:1700].to_parquet(a, row_group_size=37)  # 46 groups, the last one short
+    raw.iloc[1700:2000].to_parquet(b)  # one group: decoded batch by batch
+    raw.iloc[2000:].drop(columns=["name"]).to_parquet(c, row_group_size=250)
+    files = [a, b, c]
+    calls: list[int] = []
+    original = read_module.ParquetStaging.decode_row_groups
+
+    def spy(self, sink, *, threads):  # type: ignore[no-untyped-def]
+        done = original(self, sink, threads=threads)
+        calls.append(int(done))
+        return done
+
+    monkeypatch.setattr(read_module.ParquetStaging, "decode_row_groups", spy)
+    monkeypatch.setattr(read_module, "DECODE_THREADS", threads)
+    parallel = read_ais(files)
+    assert calls == [1, 0, 1]  # a and c in parallel, b (one row group) not
+    monkeypatch.setattr(read_module, "DECODE_THREADS", 1)
+    sequential = read_ais(files)
+    _same(parallel, sequential)
+    assert parallel["source_row"].tolist() == (list(range(1, 1701)) + list(range(1, 301))
+                                               + list(range(1, 1001)))
+    assert parallel.iloc[2000:]["name"].isna().all()
+    _same(read_ais(a, usecols=["name", "flag_state"]), _expected(a, ["name", "flag_state"]))
+
+
+def test_large_row_groups_are_decoded_batch_by_batch(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from caspian_ais.io import tabular
+    from caspian_ais.io.sources import resolve_sources
+
+    p = tmp_path / "big_groups.parquet"
+    raw = _awkward(500, seed=6)
+    raw["ais_class"] = "A"
+    raw.to_parquet(p, row_group_size=100)
+    monkeypatch.setattr(tabular, "PARALLEL_MAX_GROUP_ROWS", 99)
+    monkeypatch.setattr(read_module, "DECODE_THREADS", 2)
+    staged = tabular.open_parquet(resolve_sources(p)[0], text_dictionary=True)
+    assert staged.decode_row_groups(lambda t, o: None, threads=2) is False
+    monkeypatch.setattr(tabular, "PARALLEL_MAX_GROUP_ROWS", 100)
+    seen: list[int] = []
+    assert staged.decode_row_groups(lambda t, o: seen.append(o), threads=2) is True
+    assert sorted(seen) == [0, 100, 200, 300, 400]
+    _same(read_ais(p), _expected(p))
+
+
 def test_columns_are_writeable(tmp_path: Path) -> None:
     p = tmp_path / "t.parquet"
     _awkward(50).assign(ais_class="A").to_parquet(p)
