@@ -88,6 +88,36 @@ def test_iter_ais_ledger_of_bad_rows(tmp_path: Path) -> None:
     assert rejected_of(batches[-1])["reason"].tolist() == ["unparseable_row"]
 
 
+@pytest.fixture(scope="module")
+def nmea_and_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two daily NMEA files of a small simulated fleet and a MarineCadastre CSV excerpt:
+    streamed batches of NMEA frames alone, partitions of NMEA frames next to loader
+    tables."""
+    from caspian_ais.synthetic import write_scenario
+
+    out = tmp_path_factory.mktemp("nmea")
+    write_scenario(out, n_vessels=8, days=2, start="2022-08-15", seed=4, format="nmea",
+                   workers=1)
+    csv = Path(__file__).parent / "data" / "marinecadastre_2022-01-03_excerpt.csv"
+    (out / "ais" / csv.name).write_bytes(csv.read_bytes())
+    return out / "ais"
+
+
+def test_nmea_and_csv_streamed_and_batched_as_in_memory(nmea_and_csv: Path, tmp_path: Path,
+                                                        no_floor: None) -> None:
+    # the canonical table of NMEA frames (converted to arrow by iter_staging) is built by
+    # staging_to_frame like any loader's table: the same rows and values as read_ais
+    whole = read_ais(nmea_and_csv)
+    assert {Path(str(f)).suffix for f in whole["source_file"].unique()} == {".nmea", ".csv"}
+    streamed = pd.concat(list(iter_ais(nmea_and_csv, batch_rows=500)), ignore_index=True)
+    pd.testing.assert_frame_equal(whole, streamed)
+    in_memory = analyze(nmea_and_csv, engine="memory")
+    for n in (1, 3):
+        batch = analyze(nmea_and_csv, engine="batch", n_partitions=n,
+                        workdir=tmp_path / f"w{n}")
+        assert_same_analysis(in_memory, batch)
+
+
 def test_reception_model_from_partitions_is_identical(daily: Path) -> None:
     tracks = clean(read_ais(daily)).tracks
     model = build_reception_model(tracks)

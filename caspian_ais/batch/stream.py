@@ -89,67 +89,22 @@ def iter_staging(
                               text_dictionary=text_dictionary)
 
 
-def _is_staging(table: pa.Table) -> bool:
-    """Whether every column of ``table`` has its staging type (text plain or
-    dictionary-encoded): a loader's table, not an NMEA frame converted to arrow."""
-    from caspian_ais.io.tabular import STAGING_TYPES
-
-    for f in table.schema:
-        want = pa.int64() if f.name == "source_row" else STAGING_TYPES.get(f.name)
-        if want is None:
-            return False
-        t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-        if t != want and not (pa.types.is_string(want) and pa.types.is_large_string(t)):
-            return False
-    return True
-
-
 def staging_to_canonical(tables: list[pa.Table], file_index: Any,
                          labels: list[str]) -> pd.DataFrame:
     """Staging tables (with their file index per row) -> the canonical table.
 
-    Exactly what :func:`caspian_ais.read_ais` does with whole files: the loaders' tables
-    are written batch by batch into the canonical table's arrays
-    (:func:`caspian_ais.io.canonical.staging_to_frame`, each table freed once written),
-    with ``source_file`` a categorical over every input's label; other tables (NMEA
-    frames) are concatenated, converted to pandas and passed to
-    :func:`caspian_ais.schema.to_canonical`. ``tables`` is emptied.
+    :func:`caspian_ais.io.canonical.staging_to_frame`, what :func:`caspian_ais.read_ais`
+    does with whole files, with ``source_file`` a categorical over every input's label:
+    the tables are written batch by batch into the canonical table's arrays, each freed
+    once written. NMEA frames converted to arrow (already canonical) go the same way:
+    masking, trimming and the IMO range are idempotent, and a column a table lacks is
+    missing in its rows, as a concatenation would give. ``tables`` is emptied.
     """
-    from caspian_ais.io.read import _TYPES_MAPPER
-    from caspian_ais.schema import to_canonical
+    from caspian_ais.io.canonical import staging_to_frame
 
     codes = np.asarray(file_index, dtype=np.int32)
-    if tables and all(_is_staging(t) for t in tables):
-        from caspian_ais.io.canonical import staging_to_frame
-
-        return staging_to_frame(tables, pd.Categorical.from_codes(
-            codes, categories=pd.Index(labels)))
-
-    def _arrow_to_pandas(group: list[pa.Table]) -> pd.DataFrame:
-        # as read_ais's conversion, without self_destruct (unsafe on shared slices)
-        table = group[0] if len(group) == 1 else pa.concat_tables(
-            group, promote_options="default")
-        group.clear()
-        return table.to_pandas(types_mapper=_TYPES_MAPPER.get, split_blocks=True)
-
-    if not tables:
-        df = pd.DataFrame({c: pd.Series([], dtype="float64") for c in ("lat", "lon")})
-        df["mmsi"] = pd.Series([], dtype="int64")
-        df["timestamp"] = pd.Series([], dtype="datetime64[ns, UTC]")
-        df["source_row"] = pd.Series([], dtype="int64")
-    else:
-        # runs of one schema are concatenated in arrow (zero copy), as read_ais does
-        groups: list[list[pa.Table]] = []
-        for t in tables:
-            if groups and groups[-1][0].schema.equals(t.schema):
-                groups[-1].append(t)
-            else:
-                groups.append([t])
-        tables.clear()
-        frames = [_arrow_to_pandas(g) for g in groups]
-        df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    df["source_file"] = pd.Categorical.from_codes(codes, categories=pd.Index(labels))
-    return to_canonical(df)
+    return staging_to_frame(tables, pd.Categorical.from_codes(codes,
+                                                              categories=pd.Index(labels)))
 
 
 def estimate_rows(src: SourceFile) -> int:
