@@ -211,8 +211,8 @@ class BatchSettings:
         """Raise :class:`MemoryLimitError` when the limit leaves no room to work."""
         if self.work_bytes < MIN_UNIT_BYTES:
             raise MemoryLimitError(
-                f"memory limit {_mb(self.memory_limit)} is below what a batch run needs: "
-                f"the process already uses {_mb(self.floor_bytes)} (interpreter, libraries"
+                f"memory limit {_mb(self.memory_limit)} (per process: with Dask, each "
+                f"worker's share) is below what a batch run needs: the process already uses {_mb(self.floor_bytes)} (interpreter, libraries"
                 f" and data loaded before the run), the run's context needs "
                 f"{_mb(RESERVE_BYTES)} and a partition at least {_mb(MIN_UNIT_BYTES)}; "
                 f"use a memory limit of at least {_mb(self.minimum_limit)}")
