@@ -212,8 +212,9 @@ class BatchSettings:
         if self.work_bytes < MIN_UNIT_BYTES:
             raise MemoryLimitError(
                 f"memory limit {_mb(self.memory_limit)} (per process: with Dask, each "
-                f"worker's share) is below what a batch run needs: the process already uses {_mb(self.floor_bytes)} (interpreter, libraries"
-                f" and data loaded before the run), the run's context needs "
+                f"worker's share) is below what a batch run needs: the process already "
+                f"uses {_mb(self.floor_bytes)} (interpreter, libraries and data loaded "
+                f"before the run), the run's context needs "
                 f"{_mb(RESERVE_BYTES)} and a partition at least {_mb(MIN_UNIT_BYTES)}; "
                 f"use a memory limit of at least {_mb(self.minimum_limit)}")
 
