@@ -344,18 +344,30 @@ def _table(rows: dict[str, np.ndarray], note: dict[str, int] | None = None) -> s
     return "\n".join(lines)
 
 
-def evaluate(seeds: list[int], n_vessels: int, days: float, start: str
+def evaluate(seeds: list[int], n_vessels: int, days: float, start: str, jobs: int = 1
              ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Sum the scores of ``seeds`` (``jobs`` seeds at a time, in worker processes)."""
     total: dict[str, np.ndarray] = {}
     notes: dict[str, int] = {}
-    for s in seeds:
-        t0 = time.perf_counter()
-        res, note = run_seed(s, n_vessels, days, start)
+
+    def add(s: int, res: dict[str, Row], note: dict[str, int], t0: float) -> None:
         for k, v in res.items():
             total[k] = total.get(k, np.zeros(7, dtype=int)) + np.array(v)
         for k, v in note.items():
             notes[k] = notes.get(k, 0) + v
         print(f"seed {s}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    if jobs > 1 and len(seeds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {s: pool.submit(run_seed, s, n_vessels, days, start) for s in seeds}
+            for s, fut in futures.items():
+                add(s, *fut.result(), t0)
+    else:
+        for s in seeds:
+            add(s, *run_seed(s, n_vessels, days, start), time.perf_counter())
     return total, notes
 
 
@@ -388,6 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--start", default="2022-08-01")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds scored at once (processes)")
     a = ap.parse_args(argv)
     parts = [f"Scenarios: {a.vessels} vessels, {a.days:g} days from {a.start}, one report a "
              f"minute (`simulate(n_vessels={a.vessels}, days={a.days:g}, start=\"{a.start}\", "
@@ -395,15 +408,15 @@ def main(argv: list[str] | None = None) -> None:
              "`python evaluation/evaluate_encounters.py`."]
     if a.seeds:
         parts.append(f"\n**Tuning seeds {', '.join(map(str, a.seeds))}**\n\n"
-                     + _table(*evaluate(a.seeds, a.vessels, a.days, a.start)))
+                     + _table(*evaluate(a.seeds, a.vessels, a.days, a.start, a.jobs)))
     if a.more_seeds:
         parts.append(f"\n**Further tuning seeds {', '.join(map(str, a.more_seeds))}** "
                      "(simulated for the dark-rendezvous recall work; looked at)\n\n"
-                     + _table(*evaluate(a.more_seeds, a.vessels, a.days, a.start)))
+                     + _table(*evaluate(a.more_seeds, a.vessels, a.days, a.start, a.jobs)))
     if a.heldout:
         parts.append(f"\n**Held-out seeds {', '.join(map(str, a.heldout))}** (not looked at "
                      "during development; scored once, after tuning)\n\n"
-                     + _table(*evaluate(a.heldout, a.vessels, a.days, a.start)))
+                     + _table(*evaluate(a.heldout, a.vessels, a.days, a.start, a.jobs)))
     if a.bench:
         parts.append("\n**Speed** (one process, numpy/pandas)\n\n" + bench())
     text = "\n".join(parts)
