@@ -16,7 +16,13 @@ the meeting, with switch-off and switch-on positions within reach of the meeting
     B was reported under way at a switch more than ``course_min_distance_km`` from A,
     its course there must point towards A (at the switch-off) or away from it (at the
     switch-on) within ``max_course_offset_deg``: a ship heading for a meeting steers for
-    it.
+    it. B's *window* at A (the time it could have spent beside A, at its own speed) must
+    last ``min_overlap_h`` and cover at least ``min_presence_share`` of A's stop: two
+    ships lie together for most of a transfer. A gap explained by a call at one port (both
+    ends within ``port_call_max_km`` of it, the course towards it before and away after)
+    is left out. Where candidates contest one vessel (A's stop claimed by two dark ships,
+    or B's gap by two stops it could not both attend) the clearly better one is kept
+    (``rank_partners``).
 ``kind = "slow_gap"``
     As ``loitering``, but vessel A's lying still is seen as a silence of at least
     ``min_loiter_h`` across which it moved slower than ``max_loiter_speed_kn``.
@@ -94,20 +100,26 @@ def _overlaps(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
     return i[ok], j[ok]
 
 
-def _course_ok(cog_deg: np.ndarray, sog_kn: np.ndarray, distance_km: np.ndarray,
-               bearing_deg: np.ndarray, max_offset_deg: float, min_sog_kn: float,
-               min_distance_km: float) -> np.ndarray:
-    """Whether a reported course agrees with the bearing to (or from) the meeting place.
+def _course_offset(cog_deg: np.ndarray, sog_kn: np.ndarray, distance_km: np.ndarray,
+                   bearing_deg: np.ndarray, min_sog_kn: float, min_distance_km: float
+                   ) -> np.ndarray:
+    """How far a reported course is off the bearing to (or from) a place, degrees.
 
-    The test applies where the ship was under way (``sog_kn >= min_sog_kn``, with a
-    course) and the place is more than ``min_distance_km`` away; there the course must
-    be at most ``max_offset_deg`` off the bearing. Elsewhere it passes.
+    Measured where the ship was under way (``sog_kn >= min_sog_kn``, with a course) and
+    the place is more than ``min_distance_km`` away; NaN elsewhere (not tested).
     """
     with np.errstate(invalid="ignore"):
         tested = (sog_kn >= min_sog_kn) & np.isfinite(cog_deg) & (distance_km > min_distance_km)
-    if not tested.any():
-        return np.ones(len(cog_deg), dtype=bool)
-    return ~tested | (angle_diff_deg(cog_deg, bearing_deg) <= max_offset_deg)
+    out = np.full(len(cog_deg), np.nan)
+    if tested.any():
+        out[tested] = angle_diff_deg(cog_deg[tested], bearing_deg[tested])
+    return out
+
+
+def _within(offset_deg: np.ndarray, max_offset_deg: float) -> np.ndarray:
+    """Untested (NaN) offsets pass; tested ones must be at most ``max_offset_deg``."""
+    with np.errstate(invalid="ignore"):
+        return np.isnan(offset_deg) | (offset_deg <= max_offset_deg)
 
 
 def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
@@ -134,6 +146,81 @@ def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
     return pd.DataFrame({"mmsi": mm[k], "start_time": pd.to_datetime(t[k], utc=True),
                          "end_time": pd.to_datetime(t[k + 1], utc=True), "lat": mlat[ok],
                          "lon": mlon[ok], "kind": "slow_gap"})
+
+
+def _port_call(lat0: np.ndarray, lon0: np.ndarray, cog0: np.ndarray, sog0: np.ndarray,
+               place0_km: np.ndarray, lat1: np.ndarray, lon1: np.ndarray, cog1: np.ndarray,
+               sog1: np.ndarray, place1_km: np.ndarray, ports: Any, max_km: float,
+               max_offset_deg: float, min_sog_kn: float, min_distance_km: float
+               ) -> np.ndarray:
+    """Whether a gap is explained by a call at (or a wait off) one port.
+
+    Both ends lie within ``max_km`` of the same port, each nearer to it than to the
+    meeting place (``place0_km``, ``place1_km``), and the ship, where reported under way
+    more than ``min_distance_km`` from the port, was heading for the port at the
+    switch-off and away from it at the switch-on, within ``max_offset_deg``.
+    """
+    from caspian_ais.gaps import nearest_port_km, port_table
+
+    pt = port_table(ports)
+    if pt.empty:
+        return np.zeros(len(lat0), dtype=bool)
+    p0, d0 = nearest_port_km(lat0, lon0, pt)
+    p1, d1 = nearest_port_km(lat1, lon1, pt)
+    near = ((p0 == p1) & (d0 <= max_km) & (d1 <= max_km) & (d0 < place0_km)
+            & (d1 < place1_km))
+    if not near.any():
+        return near
+    plat, plon = pt["lat"].to_numpy(float)[p0], pt["lon"].to_numpy(float)[p0]
+    to_port = _course_offset(cog0, sog0, d0, bearing_deg(lat0, lon0, plat, plon),
+                             min_sog_kn, min_distance_km)
+    from_port = _course_offset(cog1, sog1, d1, bearing_deg(plat, plon, lat1, lon1),
+                               min_sog_kn, min_distance_km)
+    return near & _within(to_port, max_offset_deg) & _within(from_port, max_offset_deg)
+
+
+def _pairs_within(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All ordered pairs (a, b), a != b, of positions with equal ``key`` (vectorised)."""
+    n = len(key)
+    o = np.lexsort((np.arange(n), key))
+    ko = key[o]
+    start = np.flatnonzero(np.r_[True, ko[1:] != ko[:-1]]) if n else np.zeros(0, np.int64)
+    size = np.diff(np.r_[start, n])
+    gs, gn = start[size > 1], size[size > 1]
+    # the members of each run, then each member repeated once per member of its run
+    member = np.repeat(gs, gn) + (np.arange(gn.sum()) - np.repeat(np.cumsum(gn) - gn, gn))
+    sz = np.repeat(gn, gn)
+    a = np.repeat(member, sz)
+    b = np.repeat(np.repeat(gs, gn), sz) + (np.arange(sz.sum()) - np.repeat(np.cumsum(sz) - sz, sz))
+    keep = a != b
+    return o[a[keep]], o[b[keep]]
+
+
+def _best_claims(stop: np.ndarray, gap: np.ndarray, w0: np.ndarray, w1: np.ndarray,
+                 score: np.ndarray, lat: np.ndarray, lon: np.ndarray, kmh: np.ndarray,
+                 margin: float) -> np.ndarray:
+    """Positions of the candidates that no clearly better candidate contests.
+
+    Candidates contest each other when they claim the same visible stop (``stop``) at
+    overlapping times (windows ``[w0, w1]``, ns: one transfer beside a ship at a time),
+    or the same gap (``gap``) at times the dark vessel could not cover both, its windows
+    apart by less than the sailing time between the two places at its speed ``kmh``
+    (a ship is in one place at a time). A candidate is dropped when a contesting one
+    scores more than ``margin`` higher.
+    """
+    beaten = np.zeros(len(stop), dtype=bool)
+    for key, travel in ((stop, False), (gap, True)):
+        a, b = _pairs_within(key)
+        if not len(a):
+            continue
+        pad = np.zeros(len(a))
+        if travel:
+            pad = haversine_km(lat[a], lon[a], lat[b], lon[b]) / kmh[a] * _NS_PER_H
+        tol = 1e-9 * _NS_PER_H  # windows that meet exactly do not overlap
+        hit = ((w0[a] < w1[b] + pad - tol) & (w0[b] < w1[a] + pad - tol)
+               & (score[b] > score[a] + margin))
+        beaten[a[hit]] = True
+    return np.flatnonzero(~beaten)
 
 
 #: Columns of :func:`visible_side`.
@@ -253,6 +340,11 @@ def detect_dark_rendezvous(
     max_course_offset_deg: float = 90.0,
     course_min_sog_kn: float = 2.0,
     course_min_distance_km: float = 10.0,
+    port_call_max_km: float | None = 50.0,
+    max_port_course_offset_deg: float = 60.0,
+    rank_partners: bool = True,
+    rank_margin: float = 0.05,
+    min_presence_share: float = 0.5,
     include_slow_gaps: bool = False,
     visible: pd.DataFrame | None = None,
     vessel_speeds: pd.Series | None = None,
@@ -289,7 +381,13 @@ def detect_dark_rendezvous(
         a ship that stopped from one passing by.
     min_overlap_h : float, default 1
         The gap must cover at least this much of the loitering or round trip, and leave
-        this much time at the meeting place after the transit, hours.
+        this much time at the meeting place after the transit, hours, inclusive. For the
+        ``loitering`` and ``slow_gap`` kinds: the dark vessel's *window* -- the time it
+        could have spent beside the visible one, from its arrival (switch-off plus the
+        sailing time to the place at its own speed, see ``speed_factor``) or the start
+        of the visible stop, whichever is later, to its departure (switch-on minus the
+        sailing time from the place) or the end of the stop, whichever is earlier --
+        must last at least this long.
     max_switch_distance_km : float, default 300
         Switch-off and switch-on positions at most this far from the meeting place, km,
         inclusive (1-6 h of sailing at 8-12 kn, plus the silence poor offshore reception
@@ -324,6 +422,49 @@ def detect_dark_rendezvous(
     course_min_distance_km : float, default 10
         ... and more than this far from the meeting place, km (the place is the visible
         vessel's mean position, known to a few km; nearer, the ship is manoeuvring).
+    port_call_max_km : float or None, default 50
+        Distance from a port, km, inclusive: a gap both of whose ends lie at most this far
+        from the same port, each nearer to the port than to the meeting place, is
+        explained by a call at that port (or a wait in its approaches) when the ship's
+        course agrees (``max_port_course_offset_deg``), and is not paired. 50 km is the
+        gazetteer's default approach radius
+        (:data:`caspian_ais.ports.DEFAULT_APPROACH_RADIUS_KM`), where Lloyd's List's dark
+        port calls switch off and on. ``None`` turns the test off.
+    max_port_course_offset_deg : float, default 60
+        ... when, where reported under way (``course_min_sog_kn``) more than
+        ``course_min_distance_km`` from the port, its course at the switch-off is at most
+        this far off the bearing to the port and at the switch-on off the bearing from
+        it, degrees, inclusive (the course evidence of
+        :func:`caspian_ais.detect_dark_port_calls`). A ship that left the port for a
+        meeting and came back sails the other way, and stays a candidate.
+    min_presence_share : float, default 0.5
+        The dark vessel's window (``min_overlap_h``) must cover at least this share of
+        the visible vessel's stop, a fraction, inclusive (0 turns the test off). In a
+        transfer the visible ship stops *for* the meeting: the two lie together for most
+        of its stop. A dark ship that could have been there for a fraction of it only --
+        passing with a few hours to spare, or dark for another meeting nearby -- is a
+        coincidence. On the tuning scenarios the true pairs' windows cover 0.96-1 of the
+        stop, the coincidences' 0.2-1 (18 of 32 below 0.5); 0.5 keeps a wide margin for
+        a visible ship that waited for its partner. Lower it for data where ships wait
+        long (a mother ship serving several dark ones).
+    rank_partners : bool, default True
+        Where candidates contest one vessel, keep the clearly better. Two candidates
+        contest each other when they claim the same visible stop with overlapping
+        windows (one ship lies beside another for one transfer at a time), or the same
+        gap of the dark vessel with windows closer in time than its sailing time between
+        the two places (a ship is in one place at a time). A candidate's score is its
+        window's share of the visible stop times the cosine of the larger tested course
+        offset at its switches (the share of the dark vessel's speed that closed on the
+        place, or left it: 1 where untested); a candidate is dropped when a contesting
+        one scores more than ``rank_margin`` higher. Without it, two meetings close in
+        space and time pair each visible ship with the other's dark ship, and a lone
+        loiterer near a meeting is paired with its dark ship.
+    rank_margin : float, default 0.05
+        The score difference (a fraction) above which a contesting candidate wins; within
+        it both are kept (an analyst sees both leads). 0.05 is the score lost to a course
+        18 degrees off (cos 18 deg = 0.95) or to 5 % of the stop: about the noise of a
+        reported COG and of the own-speed estimate; the contests decided on the tuning
+        scenarios differed by 0.12 or more.
     include_slow_gaps : bool, default False
         Also treat as the visible side a silence of at least ``min_loiter_h`` across
         which a vessel moved slower than ``max_loiter_speed_kn`` offshore (kind
@@ -418,26 +559,42 @@ def detect_dark_rendezvous(
         dur_h = (g1[j] - g0[j]) / _NS_PER_H
         vj = g_kmh[j]
         slack = dur_h - (d_off + d_on) / vj
-        # reach the place before the loitering ends, leave it after it starts
-        arrive = g0[j] + d_off / vj * _NS_PER_H
-        leave = g1[j] - d_on / vj * _NS_PER_H
+        # the window the dark vessel could have spent beside the visible one, sailing
+        # from the switch-off and on to the switch-on at its own speed: min_overlap_h
+        w0 = np.maximum(g0[j] + d_off / vj * _NS_PER_H, l0[i])
+        w1 = np.minimum(g1[j] - d_on / vj * _NS_PER_H, l1[i])
         good = ((overlap_h >= min_overlap_h - 1e-9) & (d_off <= max_switch_distance_km)
                 & (d_on <= max_switch_distance_km) & (slack >= min_slack_h - 1e-9)
-                & (arrive <= l1[i]) & (leave >= l0[i]))
-        # the course test, on the pairs still in: steering for the place, and away from it
+                & (w1 - w0 >= (min_overlap_h - 1e-9) * _NS_PER_H))
         k = np.flatnonzero(good)
+        jk = j[k]
+        # the course test, on the pairs still in: steering for the place, and away from it
+        c_off = _course_offset(gcog0[jk], gsog0[jk], d_off[k],
+                               bearing_deg(glat0[jk], glon0[jk], llat[k], llon[k]),
+                               course_min_sog_kn, course_min_distance_km)
+        c_on = _course_offset(gcog1[jk], gsog1[jk], d_on[k],
+                              bearing_deg(llat[k], llon[k], glat1[jk], glon1[jk]),
+                              course_min_sog_kn, course_min_distance_km)
+        ok_k = _within(c_off, max_course_offset_deg) & _within(c_on, max_course_offset_deg)
+        if port_call_max_km is not None and len(k):
+            ok_k &= ~_port_call(glat0[jk], glon0[jk], gcog0[jk], gsog0[jk], d_off[k],
+                                glat1[jk], glon1[jk], gcog1[jk], gsog1[jk], d_on[k], ports,
+                                port_call_max_km, max_port_course_offset_deg,
+                                course_min_sog_kn, course_min_distance_km)
+        k, c_off, c_on = k[ok_k], c_off[ok_k], c_on[ok_k]
+        # the window as a share of the visible vessel's stop, and the share of the dark
+        # vessel's speed that closed on the place (or left it)
+        ik = i[k]
+        share = (w1[k] - w0[k]) / np.maximum(l1[ik] - l0[ik], 1)
+        vmg = np.fmin(np.cos(np.radians(np.nan_to_num(c_off))),
+                      np.cos(np.radians(np.nan_to_num(c_on))))
+        ok_k = share >= min_presence_share - 1e-9
+        k, share, vmg = k[ok_k], share[ok_k], vmg[ok_k]
+        if len(k) and rank_partners:
+            # of two claims on one vessel, the better wins
+            k = k[_best_claims(i[k], j[k], w0[k], w1[k], share * vmg, llat[k], llon[k],
+                               vj[k], rank_margin)]
         if len(k):
-            jk = j[k]
-            good[k] = (
-                _course_ok(gcog0[jk], gsog0[jk], d_off[k],
-                           bearing_deg(glat0[jk], glon0[jk], llat[k], llon[k]),
-                           max_course_offset_deg, course_min_sog_kn, course_min_distance_km)
-                & _course_ok(gcog1[jk], gsog1[jk], d_on[k],
-                             bearing_deg(llat[k], llon[k], glat1[jk], glon1[jk]),
-                             max_course_offset_deg, course_min_sog_kn,
-                             course_min_distance_km))
-        if good.any():
-            k = np.flatnonzero(good)
             parts.append(pd.DataFrame({
                 "kind": lkind[i[k]], "mmsi": lm[i[k]], "other_mmsi": gm[j[k]],
                 "start_time": pd.to_datetime(ov0[k], utc=True),
