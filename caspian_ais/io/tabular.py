@@ -1478,13 +1478,15 @@ class ParquetStaging:
         -------
         bool
             ``False``, with nothing decoded, when the file has no rows, a single row group,
-            or a row group larger than :data:`PARALLEL_MAX_GROUP_ROWS` (memory: each
-            thread holds one decoded row group); use :meth:`batches` then.
+            a row group larger than :data:`PARALLEL_MAX_GROUP_ROWS` (memory: each
+            thread holds one decoded row group), or is inside an archive or compressed;
+            use :meth:`batches` then.
         """
         md = self.metadata
         sizes = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)],
                          dtype=np.int64)
-        if threads < 2 or sizes.size < 2 or int(sizes.max()) > PARALLEL_MAX_GROUP_ROWS:
+        if (threads < 2 or sizes.size < 2 or int(sizes.max()) > PARALLEL_MAX_GROUP_ROWS
+                or not self.src.is_plain):  # a compressed member would be read per thread
             return False
         offsets = np.r_[0, np.cumsum(sizes)[:-1]].tolist()
         wanted = self._wanted()

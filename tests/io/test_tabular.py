@@ -213,6 +213,19 @@ def test_geoparquet_round_trip(tmp_path: Path, canonical: pd.DataFrame, encoding
     assert_same_table(read_ais(p, format="geoparquet")[PAYLOAD], got[PAYLOAD])
 
 
+def test_geoparquet_row_groups_in_parallel(tmp_path: Path, canonical: pd.DataFrame,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import caspian_ais.io.read as read_module
+
+    p = tmp_path / "points_groups.parquet"
+    _geo(canonical).to_parquet(p, row_group_size=max(len(canonical) // 7, 1))
+    monkeypatch.setattr(read_module, "DECODE_THREADS", 3)
+    parallel = read_ais(p)
+    monkeypatch.setattr(read_module, "DECODE_THREADS", 1)
+    assert_same_table(parallel, read_ais(p))
+    _same_payload(parallel, canonical)
+
+
 def test_geoparquet_projected_crs_and_other_geometries(tmp_path: Path,
                                                        canonical: pd.DataFrame) -> None:
     sub = canonical.head(50).reset_index(drop=True)
