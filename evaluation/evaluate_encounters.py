@@ -42,9 +42,10 @@ Matching rules (per MMSI, by time overlap; see the docs page for the reasoning):
   overlapping in time. Recall counts the meetings with both ships transmitting (the only
   ones an encounter can show); precision accepts any true meeting of the pair, and two
   ships that were, by the truth, in two different meetings at the same spot (labels at
-  most ``SAME_SPOT_KM`` apart) at overlapping times (the simulator sometimes books two
-  meetings on one spot at once: the AIS then shows the four ships together, and cannot
-  tell who met whom). Such detections are counted in a note under the table.
+  most ``SAME_SPOT_KM`` apart) at overlapping times (the simulator booked two
+  meetings on one spot at once until session 3: the AIS then shows the four ships
+  together, and cannot tell who met whom; it books each spot now, so this no longer
+  happens). Such detections are counted in a note under the table.
 * **loitering**: recall over ``loitering`` events (lone drifting or anchoring offshore);
   a detection is right when it overlaps a ``loitering`` or ``sts_meeting`` event of the
   same MMSI (lying beside another ship is loitering too).

@@ -269,6 +269,8 @@ class _Planner:
         self.extra_actions: dict[str, tuple[Any, str]] = {}
         #: offshore lane nodes where the extra behaviours meet or loiter (synthetic.extras)
         self._extra_spots: np.ndarray = np.zeros(0, dtype=np.int64)
+        #: (spot node, from, to in s) of the extra vessels' meetings and loitering
+        self._spot_bookings: list[tuple[int, float, float]] = []
 
     # ------------------------------------------------------------------ helpers
     def rng(self, vessel_id: int, stream: int = 0) -> np.random.Generator:

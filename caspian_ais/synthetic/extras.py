@@ -67,14 +67,70 @@ def _good_spots(pl: _Planner) -> np.ndarray:
     return near if len(near) else spots
 
 
-def _spot(pl: _Planner, v: _Vessel, a_node: int, b_node: int) -> int:
+#: Two extra vessels never lie within this distance (km) of each other at the same time
+#: (within :data:`_SPOT_MARGIN_H`): they would form an encounter that no label names.
+_SPOT_CLEAR_KM = 5.0
+#: Hours kept free before and after a booked spot (the arrival time is an estimate).
+_SPOT_MARGIN_H = 12.0
+
+
+def _by_detour(pl: _Planner, a_node: int, b_node: int) -> np.ndarray:
+    """The offshore spots' indices, least detour from ``a_node`` to ``b_node`` first."""
     spots = pl._extra_spots
     detour = (
         pl.lanes._tree(a_node)[0][spots]
         + pl.lanes._tree(b_node)[0][spots]
         - pl.lanes._tree(a_node)[0][b_node]
     )
-    return int(spots[v.rng.choice(np.argsort(detour)[: min(6, len(spots))])])
+    return np.argsort(detour)
+
+
+def _spot(pl: _Planner, v: _Vessel, a_node: int, b_node: int) -> int:
+    spots = pl._extra_spots
+    return int(spots[v.rng.choice(_by_detour(pl, a_node, b_node)[: min(6, len(spots))])])
+
+
+def _free_spot(pl: _Planner, m: int, a_node: int, b_node: int, t0: float, t1: float) -> int:
+    """``m`` when no other extra vessel is booked near it over ``[t0, t1]`` (seconds, with
+    :data:`_SPOT_MARGIN_H` each side); else the free spot of least detour (``m`` if none).
+
+    Takes no random draw, so scenarios without a clash are unchanged.
+    """
+    book = pl._spot_bookings
+    if not book:
+        return m
+    nodes = np.array([b[0] for b in book])
+    busy = ((np.array([b[1] for b in book]) < t1 + _SPOT_MARGIN_H * _H)
+            & (np.array([b[2] for b in book]) > t0 - _SPOT_MARGIN_H * _H))
+    if not busy.any():
+        return m
+    lat, lon = pl.lanes.lat, pl.lanes.lon
+
+    def free(node: int) -> bool:
+        d = haversine_km(lat[node], lon[node], lat[nodes[busy]], lon[nodes[busy]])
+        return bool((d >= _SPOT_CLEAR_KM).all())
+
+    if free(m):
+        return m
+    for k in _by_detour(pl, a_node, b_node):
+        node = int(pl._extra_spots[k])
+        if free(node):
+            return node
+    return m
+
+
+def _book_spot(pl: _Planner, v: _Vessel, m: int, a_node: int, b_node: int, t_dep: float,
+               dur: float) -> tuple[int, Any, float]:
+    """Move the chosen spot ``m`` off a booked one if needed, and book it; returns the
+    spot, the route to it and the estimated arrival time (s)."""
+    rid1 = pl.book.get(a_node, m)
+    t_a = t_dep + pl.travel_h(v, rid1) * _H
+    m2 = _free_spot(pl, m, a_node, b_node, t_a, t_a + dur)
+    if m2 != m:
+        m, rid1 = m2, pl.book.get(a_node, m2)
+        t_a = t_dep + pl.travel_h(v, rid1) * _H
+    pl._spot_bookings.append((m, t_a, t_a + dur))
+    return m, rid1, t_a
 
 
 def _loiter_action(
@@ -85,10 +141,10 @@ def _loiter_action(
     q = pl.choose_dest(v, here)
     a_node, b_node = int(pl.lanes.berth_node[here]), int(pl.lanes.berth_node[q])
     m = _spot(pl, v, a_node, b_node)
-    rid1 = pl.book.get(a_node, m)
     dur = v.rng.uniform(4.5, 16.0) * _H
-    t_a = t_dep + pl.travel_h(v, rid1) * _H
+    m, rid1, t_a = _book_spot(pl, v, m, a_node, b_node, t_dep, dur)
     if t_a < pl.start_s + 86400 or t_a + dur > pl.end_s - 86400:
+        pl._spot_bookings.pop()
         return pl.normal(v, here, t_dep, draught, call, dest=q)
     t_m, rid1, p1 = pl.to_node(v, a_node, m, t_dep, draught, slow_start=True, slow_end=False)
     lat, lon = float(pl.lanes.lat[m]), float(pl.lanes.lon[m])
@@ -123,10 +179,10 @@ def _meeting_action(
     q = pl.choose_dest(v, here)
     a_node, b_node = int(pl.lanes.berth_node[here]), int(pl.lanes.berth_node[q])
     m = _spot(pl, v, a_node, b_node)
-    rid1 = pl.book.get(a_node, m)
-    t_a = t_dep + pl.travel_h(v, rid1) * _H
     dur = v.rng.uniform(2.5, 8.0) * _H
+    m, rid1, t_a = _book_spot(pl, v, m, a_node, b_node, t_dep, dur)
     if t_a < pl.start_s + 6 * 86400 or t_a + dur > pl.end_s - 2 * 86400:
+        pl._spot_bookings.pop()
         return pl.normal(v, here, t_dep, draught, call, dest=q)
     t_m, rid1, p1 = pl.to_node(v, a_node, m, t_dep, draught, slow_start=True, slow_end=False)
     lat, lon = float(pl.lanes.lat[m]), float(pl.lanes.lon[m])
@@ -242,6 +298,7 @@ def add_extras(
     if n_new == 0:
         return fleet, empty
     pl._extra_spots = _good_spots(pl)
+    pl._spot_bookings = []
     pl.extra_actions["visible_meeting"] = (_meeting_action, "sts_meeting")
     pl.extra_actions["loitering"] = (_loiter_action, "loitering")
     base = len(fleet)
