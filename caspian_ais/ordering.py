@@ -60,6 +60,15 @@ class _Runs(NamedTuple):
     code: np.ndarray  # vessel code of each run (R,), non-decreasing
 
 
+class _Key(NamedTuple):
+    """Sorted rows as their packed sort key (exact): ``code * stride + (t - t0) // unit``."""
+
+    key: np.ndarray  # non-decreasing int64
+    stride: int
+    unit: int  # ns; every timestamp is a multiple of it (relative to t0)
+    t0: int  # ns
+
+
 #: Rows per block of the chunked neighbour scans: the block's temporaries stay in cache.
 _CHUNK = 1 << 17
 
@@ -86,27 +95,33 @@ class SortedTracks:
         ``True`` when the input was already in order (``order`` is ``0 .. n - 1``).
     """
 
-    __slots__ = ("mmsis", "presorted", "_n", "_order", "_code", "_t", "_runs", "_src_t")
+    __slots__ = ("mmsis", "presorted", "_n", "_order", "_code", "_t", "_runs", "_src_t",
+                 "_key")
 
     def __init__(self, mmsis: np.ndarray, *, order: np.ndarray | None = None,
                  code: np.ndarray | None = None, t_ns: np.ndarray | None = None,
                  presorted: bool = False, runs: _Runs | None = None,
-                 src_t: np.ndarray | None = None) -> None:
-        if runs is None and (order is None or code is None or t_ns is None):
-            raise ValueError("SortedTracks needs order, code and t_ns, or runs and src_t")
-        if runs is not None and src_t is None:
-            raise ValueError("SortedTracks from runs needs src_t")
+                 src_t: np.ndarray | None = None, key: _Key | None = None) -> None:
+        if runs is not None:
+            if src_t is None:
+                raise ValueError("SortedTracks from runs needs src_t")
+            n = int(runs.off[-1])
+        elif order is not None and (key is not None or (code is not None and t_ns is not None)):
+            n = int(order.size)
+        else:
+            raise ValueError("SortedTracks needs order and key, order, code and t_ns, or "
+                             "runs and src_t")
         self.mmsis = mmsis
         self.presorted = presorted
         self._order, self._code, self._t = order, code, t_ns
-        self._runs, self._src_t = runs, src_t
-        self._n = int(order.size) if order is not None else int(runs.off[-1])  # type: ignore[union-attr]
+        self._runs, self._src_t, self._key = runs, src_t, key
+        self._n = n
 
     def __len__(self) -> int:
         return self._n
 
     def __repr__(self) -> str:
-        form = "runs" if self._order is None else "arrays"
+        form = "runs" if self._runs is not None else "key" if self._key is not None else "arrays"
         return (f"SortedTracks({self._n} rows, {self.mmsis.size} vessels, {form}, "
                 f"presorted={self.presorted})")
 
@@ -133,16 +148,22 @@ class SortedTracks:
     @property
     def code(self) -> np.ndarray:
         if self._code is None:
-            assert self._runs is not None
-            self._code = np.repeat(self._runs.code.astype(np.int64, copy=False),
-                                   self._lengths())
+            if self._key is not None:
+                self._code = self._key.key // self._key.stride
+            else:
+                assert self._runs is not None
+                self._code = np.repeat(self._runs.code.astype(np.int64, copy=False),
+                                       self._lengths())
         return self._code
 
     @property
     def t_ns(self) -> np.ndarray:
         if self._t is None:
-            assert self._src_t is not None
-            self._t = self._src_t if self._identity() else self._src_t[self.order]
+            if self._key is not None:
+                self._t = _key_time(self._key, self._key.key)
+            else:
+                assert self._src_t is not None
+                self._t = self._src_t if self._identity() else self._src_t[self.order]
         return self._t
 
     # -- a few positions at a time ------------------------------------------------------
@@ -165,6 +186,8 @@ class SortedTracks:
         pos = np.asarray(pos, dtype=np.int64)
         if self._code is not None:
             return self._code[pos]
+        if self._key is not None:
+            return self._key.key[pos] // self._key.stride
         assert self._runs is not None
         return self._runs.code[self._run_of(pos)].astype(np.int64, copy=False)
 
@@ -173,6 +196,8 @@ class SortedTracks:
         pos = np.asarray(pos, dtype=np.int64)
         if self._t is not None:
             return self._t[pos]
+        if self._key is not None:
+            return _key_time(self._key, self._key.key[pos])
         assert self._src_t is not None
         return self._src_t[self.src_of(pos)]
 
@@ -200,6 +225,11 @@ class SortedTracks:
             raise ValueError(f"min_ns must be positive, got {min_ns}")
         if self._n < 2:
             return np.zeros(0, dtype=np.int64)
+        if self._key is not None and self._code is None:
+            # t exact in units: a step of d units is >= min_ns when d >= ceil(min_ns / unit)
+            pk = self._key
+            hit = _big_steps(pk.key, -(-min_ns // pk.unit))
+            return hit[pk.key[hit] // pk.stride == pk.key[hit + 1] // pk.stride]
         if self._runs is None or self._order is not None:
             return _big_steps(self.t_ns, min_ns, self.code)
         r, t = self._runs, self._src_t
@@ -267,7 +297,10 @@ class SortedTracks:
         return lo
 
     def _code_bounds(self, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._code is not None or self._runs is None:
+        if self._code is None and self._key is not None:
+            lo = np.searchsorted(self._key.key, code * self._key.stride, side="left")
+            hi = np.searchsorted(self._key.key, (code + 1) * self._key.stride, side="left")
+        elif self._code is not None or self._runs is None:
             lo = np.searchsorted(self.code, code, side="left")
             hi = np.searchsorted(self.code, code, side="right")
         else:
@@ -288,6 +321,15 @@ class SortedTracks:
         tie = self.code[1:] == self.code[:-1]
         tie &= self.t_ns[1:] == self.t_ns[:-1]
         return tie
+
+
+def _key_time(k: _Key, key: np.ndarray) -> np.ndarray:
+    """Timestamps (ns) of packed sort keys."""
+    t = np.remainder(key, k.stride)
+    if k.unit != 1:
+        t *= k.unit
+    t += k.t0
+    return t
 
 
 def _big_steps(t: np.ndarray, min_ns: int, code: np.ndarray | None = None) -> np.ndarray:
@@ -416,24 +458,29 @@ def sort_mmsi_time(mmsi: np.ndarray, t_ns: np.ndarray) -> SortedTracks:
     if int(t_ns.min()) == _NAT:
         raise ValueError("timestamp has missing values (NaT); run caspian_ais.clean first")
     # runs of one vessel in time order; in order already when each run is a new vessel
-    starts = _run_starts(mmsi, t_ns)
-    r_mmsi = mmsi[starts]
-    if (r_mmsi[1:] > r_mmsi[:-1]).all():
-        return _already_sorted(mmsi, t_ns, starts)
-    runs = _sorted_runs(mmsi, t_ns, starts)
-    if runs is not None:
-        return runs
+    starts = _run_starts(mmsi, t_ns, limit=int(mmsi.size * _MAX_RUN_SHARE))
+    if starts is not None:
+        r_mmsi = mmsi[starts]
+        if (r_mmsi[1:] > r_mmsi[:-1]).all():
+            return _already_sorted(mmsi, t_ns, starts)
+        runs = _sorted_runs(mmsi, t_ns, starts)
+        if runs is not None:
+            return runs
     codes, mmsis = vessel_codes(mmsi)
-    order = _code_time_order(codes, int(mmsis.size), t_ns)
+    order, key = _code_time_order(codes, int(mmsis.size), t_ns)
+    if key is not None:  # codes and times are in the key: no gathers by `order`
+        return SortedTracks(mmsis, order=order, key=key)
     return SortedTracks(mmsis, order=order, code=codes[order], t_ns=t_ns[order])
 
 
-def _code_time_order(codes: np.ndarray, n_codes: int, t_ns: np.ndarray) -> np.ndarray:
+def _code_time_order(codes: np.ndarray, n_codes: int, t_ns: np.ndarray
+                     ) -> tuple[np.ndarray, _Key | None]:
     """Stable order of rows by ``(codes, t_ns)``: one sort of a packed int64 key.
 
     The key is ``code * stride + (t - t0) // unit`` shifted left by the bits of the row
     number, which fills the low bits: a plain (unstable, SIMD) sort of it is stable.
-    Falls back to :func:`numpy.lexsort` when the key does not fit in 63 bits exactly.
+    Returns the order and the sorted key (exact). Falls back to :func:`numpy.lexsort`
+    (and no key) when the key does not fit in 63 bits exactly.
     """
     n = codes.size
     t0 = int(t_ns.min())
@@ -444,7 +491,7 @@ def _code_time_order(codes: np.ndarray, n_codes: int, t_ns: np.ndarray) -> np.nd
     idx_bits = max(int(n - 1).bit_length(), 1)
     key_max = (n_codes - 1) * stride + stride
     if not (exact and int(key_max).bit_length() + idx_bits <= 63):
-        return np.lexsort((t_ns, codes)).astype(np.int64)  # lexsort is stable
+        return np.lexsort((t_ns, codes)).astype(np.int64), None  # lexsort is stable
     if unit > 1:
         np.floor_divide(a, unit, out=a)
     np.multiply(codes, stride, out=b)
@@ -452,7 +499,9 @@ def _code_time_order(codes: np.ndarray, n_codes: int, t_ns: np.ndarray) -> np.nd
     a <<= idx_bits
     a |= np.arange(n, dtype=np.int64)
     a.sort()
-    return np.bitwise_and(a, (1 << idx_bits) - 1, out=b)
+    order = np.bitwise_and(a, (1 << idx_bits) - 1, out=b)
+    a >>= idx_bits
+    return order, _Key(a, int(stride), int(unit), t0)
 
 
 #: Largest share of rows that may start a run for :func:`_sorted_runs` to be used.
@@ -470,8 +519,8 @@ def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray, starts: np.ndarray | None =
     """
     n = mmsi.size
     if starts is None:
-        starts = _run_starts(mmsi, t_ns)
-    if starts.size > n * _MAX_RUN_SHARE:
+        starts = _run_starts(mmsi, t_ns, limit=int(n * _MAX_RUN_SHARE))
+    if starts is None or starts.size > n * _MAX_RUN_SHARE:
         return None
     ends = np.r_[starts[1:], n]
     r_mmsi, r_t0, r_t1 = mmsi[starts], t_ns[starts], t_ns[ends - 1]
@@ -503,7 +552,7 @@ def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray, starts: np.ndarray | None =
         rows = np.arange(int(b_len.sum()), dtype=np.int64)  # their rows, input order
         rows += np.repeat(b_src - np.r_[0, np.cumsum(b_len)[:-1]], b_len)
         sub_codes, sub_mmsis = vessel_codes(mmsi[rows])
-        perm = _code_time_order(sub_codes, int(sub_mmsis.size), t_ns[rows])
+        perm = _code_time_order(sub_codes, int(sub_mmsis.size), t_ns[rows])[0]
         rows, sub_codes = rows[perm], sub_codes[perm]
         cut = np.r_[0, np.flatnonzero((rows[1:] != rows[:-1] + 1)
                                       | (sub_codes[1:] != sub_codes[:-1])) + 1]
@@ -523,10 +572,17 @@ def _sorted_runs(mmsi: np.ndarray, t_ns: np.ndarray, starts: np.ndarray | None =
     return SortedTracks(mmsis, runs=runs, src_t=t_ns)
 
 
-def _run_starts(mmsi: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
-    """First row of each run of one vessel in time order (chunked neighbour scan)."""
+def _run_starts(mmsi: np.ndarray, t_ns: np.ndarray, limit: int | None = None
+                ) -> np.ndarray | None:
+    """First row of each run of one vessel in time order (chunked neighbour scan).
+
+    ``None`` as soon as more than ``limit`` runs are found and one of them starts out of
+    order (neither sorted input nor few runs: a sort is needed, the scan stops early).
+    """
     n = mmsi.size
     out = [np.zeros(1, dtype=np.int64)]
+    found = 1
+    ordered = True  # every run so far starts a new, larger MMSI
     brk = np.empty(min(_CHUNK, max(n - 1, 0)), dtype=bool)
     for a in range(0, n - 1, _CHUNK):
         b = min(a + _CHUNK, n - 1)
@@ -535,7 +591,13 @@ def _run_starts(mmsi: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
         brk[:k] |= t_ns[a + 1:b + 1] < t_ns[a:b]
         hit = np.flatnonzero(brk[:k])
         if hit.size:
-            out.append(hit + (a + 1))
+            hit += a + 1
+            out.append(hit)
+            found += hit.size
+            if ordered:
+                ordered = bool((mmsi[hit] > mmsi[hit - 1]).all())
+            if not ordered and limit is not None and found > limit:
+                return None
     return np.concatenate(out).astype(np.int64, copy=False)
 
 

@@ -276,3 +276,21 @@ def test_runs_path_equals_a_stable_sort(monkeypatch: pytest.MonkeyPatch, shuffle
         assert np.array_equal(st_.mmsis, np.unique(mmsi))
         assert np.array_equal(st_.mmsis[st_.code], mmsi[st_.order])
     assert used >= 40  # the path under test did run (else: sorted already, or mostly clashing)
+
+
+def test_run_scan_stops_early_on_shuffled_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from caspian_ais import ordering
+
+    monkeypatch.setattr(ordering, "_CHUNK", 64)
+    rng = np.random.default_rng(5)
+    mmsi, t = grouped(rng, 20, 500)
+    full = ordering._run_starts(mmsi, t)
+    assert full is not None
+    assert np.array_equal(ordering._run_starts(mmsi, t, limit=full.size), full)
+    p = rng.permutation(mmsi.size)
+    assert ordering._run_starts(mmsi[p], t[p], limit=100) is None
+    # sorted input with more runs (vessels) than the limit is still recognised
+    o = np.lexsort((t, mmsi))
+    many = ordering._run_starts(mmsi[o], t[o], limit=3)
+    assert many is not None and many.size == 20
+    assert sort_mmsi_time(mmsi[o], t[o]).presorted
