@@ -16,6 +16,8 @@ How it is fast:
   faster than a stable ``argsort`` or ``lexsort``, than :func:`pyarrow.compute.sort_indices`
   and than Polars' multi-threaded ``arg_sort`` of the same key (0.1 s against 0.1-0.6 s
   for Polars and 0.3-2.3 s for Arrow), on shuffled and on nearly sorted input alike;
+  the sorted key is kept, and the sorted rows' vessel codes and times are read from it
+  rather than gathered through the order;
 * rows that come vessel by vessel (a dump written per vessel, or per day and vessel)
   are ordered by their runs of one vessel in time order, with no sort of the rows;
   only the vessels whose runs overlap in time are sorted, with the key below;
@@ -77,9 +79,10 @@ class SortedTracks:
     """A canonical table's rows in ``(mmsi, timestamp)`` order.
 
     A table that arrives in runs of one vessel in time order (most dumps) is held as
-    those runs: the full row order is only worked out when asked for. The accessors
-    :meth:`src_of`, :meth:`code_of`, :meth:`t_of`, :meth:`steps` and :meth:`search`
-    answer for a few sorted positions without it.
+    those runs: the full row order is only worked out when asked for. A table sorted
+    with the packed key keeps the sorted key, from which the vessel codes and times are
+    read. The accessors :meth:`src_of`, :meth:`code_of`, :meth:`t_of`, :meth:`steps` and
+    :meth:`search` answer for a few sorted positions without the full arrays.
 
     Attributes
     ----------
