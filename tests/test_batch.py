@@ -44,12 +44,6 @@ def in_memory(daily: Path):
     return analyze(daily, engine="memory")
 
 
-@pytest.fixture
-def no_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Memory limits as if the process held nothing before the run: the tests run tiny
-    limits (many partitions of a small input) in a large pytest process."""
-    monkeypatch.setattr(batch_run, "measure_floor", lambda executor: 0)
-    monkeypatch.setattr(batch_run, "RESERVE_BYTES", 0)
 
 
 def assert_same_analysis(a, b) -> None:

@@ -58,11 +58,6 @@ def in_memory(dma_with_rejects: Path):
     return analyze(dma_with_rejects, engine="memory")
 
 
-@pytest.fixture
-def no_floor(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Memory limits as if the process held nothing before the run."""
-    monkeypatch.setattr(batch_run, "measure_floor", lambda executor: 0)
-    monkeypatch.setattr(batch_run, "RESERVE_BYTES", 0)
 
 
 def _assert_same(a, b) -> None:
