@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from caspian_ais.geodesy import haversine_km
+from caspian_ais.ordering import mmsi_time_order
 from caspian_ais.schema import timestamp_ns
 
 __all__ = ["ReceptionModel", "ReceptionOptions", "QualityTable", "build_reception_model",
@@ -571,15 +572,6 @@ class _Partition:
                                dtype=np.int64)
 
 
-def _is_sorted(mmsi: np.ndarray, t_ns: np.ndarray) -> bool:
-    if mmsi.size < 2:
-        return True
-    up = mmsi[1:] > mmsi[:-1]
-    if not (up | (mmsi[1:] == mmsi[:-1])).all():
-        return False
-    return bool((up | (t_ns[1:] >= t_ns[:-1])).all())
-
-
 def _partition(tracks: pd.DataFrame | _Partition, order: np.ndarray | None = None
                ) -> _Partition:
     """The tracks' columns sorted by (mmsi, time); ``order`` sorts them, if known."""
@@ -591,14 +583,10 @@ def _partition(tracks: pd.DataFrame | _Partition, order: np.ndarray | None = Non
     lon = tracks["lon"].to_numpy(dtype=np.float64)
     sog = (tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
            if "sog_kn" in tracks else None)
-    if order is None:
-        if not _is_sorted(mmsi, t_ns):
-            order = np.lexsort((t_ns, mmsi))
-    else:
-        order = np.asarray(order)
-        if order.size == mmsi.size and (order.size == 0 or (
-                order[0] == 0 and (order[1:] - order[:-1] == 1).all())):
-            order = None
+    order = mmsi_time_order(mmsi, t_ns) if order is None else np.asarray(order)
+    if order.size == mmsi.size and (order.size == 0 or (
+            order[0] == 0 and (order[1:] - order[:-1] == 1).all())):
+        order = None  # in order already
     if order is not None:
         mmsi, t_ns, lat, lon = mmsi[order], t_ns[order], lat[order], lon[order]
         sog = sog[order] if sog is not None else None
@@ -757,7 +745,7 @@ def estimate_report_interval_s(tracks: pd.DataFrame, *, moving_min_kn: float = 3
     sog = (tracks["sog_kn"].to_numpy(dtype=np.float64, na_value=np.nan)
            if "sog_kn" in tracks else None)
     if order is None:
-        order = np.arange(mmsi.size) if _is_sorted(mmsi, t_ns) else np.lexsort((t_ns, mmsi))
+        order = mmsi_time_order(mmsi, t_ns)
     p = _Partition(mmsi[order], t_ns[order], np.zeros(0), np.zeros(0),
                    None if sog is None else sog[order])
     return _estimate(p, ReceptionOptions(max_interval_h=max_interval_h), moving_min_kn)

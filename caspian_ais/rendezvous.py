@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from caspian_ais.geodesy import KM_PER_NM, angle_diff_deg, bearing_deg, haversine_km
+from caspian_ais.ordering import mmsi_time_order
 
 __all__ = ["RENDEZVOUS_COLUMNS", "VISIBLE_COLUMNS", "detect_dark_rendezvous", "merge_visible",
            "vessel_speeds_kn", "visible_side"]
@@ -131,7 +132,7 @@ def _slow_gaps(tracks: pd.DataFrame, ports: Any, min_h: float, max_kn: float,
     mm = tracks["mmsi"].to_numpy(np.int64)
     t = timestamp_ns(tracks["timestamp"])
     lat, lon = tracks["lat"].to_numpy(float), tracks["lon"].to_numpy(float)
-    o = np.lexsort((t, mm))
+    o = mmsi_time_order(mm, t)
     mm, t, lat, lon = mm[o], t[o], lat[o], lon[o]
     dt_h = (t[1:] - t[:-1]) / _NS_PER_H
     d = haversine_km(lat[:-1], lon[:-1], lat[1:], lon[1:])
