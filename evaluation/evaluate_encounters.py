@@ -369,7 +369,8 @@ def evaluate(seeds: list[int], n_vessels: int, days: float, start: str, jobs: in
                 add(s, *fut.result(), t0)
     else:
         for s in seeds:
-            add(s, *run_seed(s, n_vessels, days, start), time.perf_counter())
+            t_seed = time.perf_counter()
+            add(s, *run_seed(s, n_vessels, days, start), t_seed)
     return total, notes
 
 

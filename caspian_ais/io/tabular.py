@@ -1490,7 +1490,7 @@ class ParquetStaging:
             return False
         offsets = np.r_[0, np.cumsum(sizes)[:-1]].tolist()
         wanted = self._wanted()
-        next_group = iter(range(sizes.size))  # shared: next() is atomic under the GIL
+        next_group = iter(range(sizes.size))  # shared by the threads, under `lock`
         stop = threading.Event()
         lock = threading.Lock()
 
